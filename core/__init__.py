@@ -1,0 +1,1 @@
+"""uio.core — the engine. It knows no modality by name."""

@@ -1,0 +1,128 @@
+"""Assembling a run from a resolved config: plugins, vocabulary, pipeline, model."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from uio.core.binding import (
+    BoundModality,
+    bind_modalities,
+    build_vocabulary,
+    fit_tokenizers,
+    load_tokenizers,
+    manifest_details,
+    unfitted,
+)
+from uio.core.config import ResolvedConfig
+from uio.core.objectives import ObjectiveMixture
+from uio.core.pipeline import ExamplePipeline
+from uio.core.transformer import TrunkShape, UIOTransformer
+from uio.core.vocab import Vocabulary
+from uio.plugins.registry import Registry, get_registry
+
+
+@dataclass
+class Run:
+    """Everything a run needs except the weights."""
+
+    resolved: ResolvedConfig
+    registry: Registry
+    bound: dict[str, BoundModality]
+    _sources: dict[str, list] = field(default_factory=dict, repr=False)
+
+    @property
+    def config(self):
+        return self.resolved.run
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.config.train.out_dir)
+
+    @property
+    def tokenizer_dir(self) -> Path:
+        return self.out_dir / "tokenizers"
+
+    @property
+    def modality_index(self) -> dict[str, int]:
+        """1-based index of each modality (0 is the core's own tokens)."""
+        return {name: i + 1 for i, name in enumerate(self.bound)}
+
+    @property
+    def vocab(self) -> Vocabulary:
+        return build_vocabulary(
+            self.bound, self.registry, self.config.model.num_sentinels, self.config.model.vocab_size
+        )
+
+    def manifest(self) -> dict[str, Any]:
+        return self.vocab.manifest(manifest_details(self.bound))
+
+    def pipeline(self) -> ExamplePipeline:
+        vocab = self.vocab
+        objectives = [self.registry.objectives[n] for n in vocab.prefix_ids]
+        mixture = ObjectiveMixture(
+            objectives, self.config.objectives.weights, self.config.objectives.default_weight, vocab
+        )
+        resampled = self.config.model.resampler.latents if self.config.model.resampler.enabled else 0
+        return ExamplePipeline(self.bound, self.registry, vocab, mixture, resampled)
+
+    def build_model(self, device: str | torch.device = "cpu") -> UIOTransformer:
+        """The transformer with fresh weights (``device="meta"`` allocates nothing)."""
+        factories = {
+            name: (lambda ctx, b=b: b.spec.build_input_encoder(b.config, ctx))
+            for name, b in self.bound.items()
+        }
+        with torch.device(device):
+            return UIOTransformer(TrunkShape.from_config(self.config.model), self.vocab.size, factories)
+
+    def dataset(self, split: str) -> list[dict[str, Any]]:
+        """Raw examples of a split from every data source, concatenated."""
+        return [ex for examples, _ in self.sources(split) for ex in examples]
+
+    def sources(self, split: str) -> list[tuple[list[dict[str, Any]], float]]:
+        """Per-source raw examples and mix weights (built once per split)."""
+        if split in self._sources:
+            return self._sources[split]
+        out = []
+        for source, options in zip(self.config.data.sources, self.resolved.dataset_configs, strict=True):
+            spec = self.registry.dataset(source.dataset)
+            examples = list(spec.build(options, split, self.config.seed)) if split in spec.splits else []
+            if source.tasks is not None:
+                examples = [e for e in examples if e.get("task") in source.tasks or e.get("group") in source.tasks]
+            if examples:
+                out.append((examples, source.weight))
+        self._sources[split] = out
+        return out
+
+    def tokenizer_values(self, limit: int) -> dict[str, list[Any]]:
+        """Raw values per modality from the training split, for fitting tokenizers."""
+        pipeline = self.pipeline()
+        values: dict[str, list[Any]] = {}
+        rng = random.Random(self.config.seed)
+        for raw in self.dataset("train")[:limit]:
+            _, built = pipeline.task_example(raw, rng)
+            for modality, value in [*built.inputs, built.target]:
+                values.setdefault(modality, []).append(value)
+        return values
+
+    def prepare_tokenizers(self, *, refit: bool = False, log=print) -> dict[str, dict[str, float]]:
+        """Load saved tokenizers; fit the missing ones (or all trainable ones with ``refit``)."""
+        loaded = [] if refit else load_tokenizers(self.bound, self.tokenizer_dir)
+        todo = [n for n, b in self.bound.items() if b.trainable_tokenizer] if refit else unfitted(self.bound)
+        if loaded:
+            log(f"loaded tokenizers from {self.tokenizer_dir}: {', '.join(loaded)}")
+        if not todo:
+            return {}
+        log(f"fitting tokenizers: {', '.join(todo)} ...")
+        values = self.tokenizer_values(self.config.train.tokenizer_fit_examples)
+        return fit_tokenizers(self.bound, values, self.tokenizer_dir, todo)
+
+
+def assemble(resolved: ResolvedConfig, registry: Registry | None = None) -> Run:
+    """Bind the configured modalities of a resolved config."""
+    registry = registry or get_registry()
+    return Run(resolved, registry, bind_modalities(resolved.modality_configs, registry))

@@ -1,0 +1,1036 @@
+"""The run configuration: pydantic models, YAML composition, every error at once.
+
+A run is one YAML file that may ``include:`` others, plus dotlist overrides::
+
+    include:
+      model: ../model/tiny.yaml        # the file's content becomes `model`
+      data: ../data/my_mixture.yaml
+    name: my_run
+    modalities:                        # the order decides the id ranges
+      my_modality: {vocab_size: 256}
+
+:func:`load_config` merges the layers (``base`` < included files < the file's
+own keys < overrides), fills model presets, resolves OmegaConf interpolations,
+validates the run and each plugin's section against the registry, and raises one
+:class:`ConfigError` listing every problem, each with its file and key path (the
+idea of torchtune's ``config/_validate.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+import types
+import typing
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from uio.core.presets import get_preset, list_presets
+from uio.plugins.registry import Registry, get_registry
+
+COMMAND_LINE = "command line"
+"""The source recorded for keys set by dotlist overrides."""
+
+KeyPath = tuple[str | int, ...]
+
+
+# --------------------------------------------------------------------------- schema
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ResamplerConfig(_Section):
+    """Perceiver resampler that compresses long histories to a few latents."""
+
+    enabled: bool = False
+    latents: int = Field(32, gt=0)
+    layers: int = Field(2, gt=0)
+    heads: int = Field(4, gt=0)
+
+
+class ModelConfig(_Section):
+    """The transformer; ``preset`` fills every field the config does not set."""
+
+    preset: str | None = None
+    d_model: int = Field(256, gt=0)
+    n_heads: int = Field(4, gt=0)
+    head_dim: int | None = Field(
+        None, gt=0, validate_default=True, description="None: d_model // n_heads."
+    )
+    encoder_layers: int = Field(2, gt=0)
+    decoder_layers: int = Field(2, gt=0)
+    mlp_dim: int = Field(1024, gt=0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    mlp: Literal["swiglu", "gelu"] = "swiglu"
+    attention: Literal["qk_norm", "scaled_cosine", "plain"] = "qk_norm"
+    rotary: bool = True
+    rotary_base: float = Field(10000.0, gt=0)
+    modality_embeddings: bool = True
+    float32_attention_logits: bool = True
+    z_loss: float = Field(1e-4, ge=0.0)
+    logit_scale: Literal["rsqrt_d", "none"] = "rsqrt_d"
+    vocab_size: int | None = Field(
+        None, gt=0, description="None: the exact unified size rounded up to a multiple of 64."
+    )
+    resampler: ResamplerConfig = Field(default_factory=ResamplerConfig)
+    kernels: Literal["auto", "eager"] = "auto"
+    attention_backend: Literal["auto", "sdpa", "flex", "eager"] = "auto"
+    max_target_length: int = Field(64, gt=0)
+    num_sentinels: int = Field(100, ge=0)
+
+    @field_validator("head_dim")
+    @classmethod
+    def _default_head_dim(cls, value: int | None, info: Any) -> int | None:
+        if value is not None:
+            return value
+        d_model, n_heads = info.data.get("d_model"), info.data.get("n_heads")
+        if d_model is None or n_heads is None:  # their own errors are reported
+            return None
+        if d_model % n_heads:
+            raise ValueError(
+                f"d_model {d_model} is not divisible by n_heads {n_heads}; set head_dim"
+            )
+        return d_model // n_heads
+
+
+def _flatten_names(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{a: {b: 1}}`` -> ``{"a.b": 1}``: dotted names survive dotlist overrides."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            flat.update(_flatten_names(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+class DataSource(_Section):
+    """One dataset of the mixture; ``options`` are checked against the dataset's model."""
+
+    dataset: str
+    weight: float = Field(1.0, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+    tasks: list[str] | None = None
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+class DataConfig(_Section):
+    sources: list[DataSource] = Field(min_length=1)
+    encoder_length: int = Field(256, gt=0)
+    decoder_length: int = Field(64, gt=0)
+    batch_rows: int = Field(16, gt=0)
+    packing: bool = True
+    num_workers: int = Field(0, ge=0)
+    shuffle_buffer: int = Field(0, ge=0)
+
+
+class ObjectivesConfig(_Section):
+    """Mix weights of the denoising objectives; unnamed ones get ``default_weight``."""
+
+    weights: dict[str, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
+    default_weight: float = Field(1.0, ge=0.0)
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _flatten(cls, value: Any) -> Any:
+        return _flatten_names(value) if isinstance(value, dict) else value
+
+
+class TrainConfig(_Section):
+    max_steps: int = Field(1000, gt=0)
+    lr: float = Field(3e-3, gt=0)
+    min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0)
+    warmup_steps: int = Field(100, ge=0)
+    weight_decay: float = Field(0.01, ge=0.0)
+    betas: tuple[float, float] = (0.9, 0.98)
+    grad_clip: float = Field(1.0, ge=0.0)
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    precision: str = "32-true"
+    strategy: str = "auto"
+    out_dir: str = "runs/${name}"
+    logger: Literal["csv", "tensorboard"] = "csv"
+    log_every_n_steps: int = Field(10, gt=0)
+    checkpoint_every_n_steps: int = Field(250, ge=0)
+    val_every_n_steps: int = Field(0, ge=0, description="0: no validation during training.")
+    max_time_minutes: float | None = Field(None, gt=0)
+    compile: bool = False
+    fit_missing_tokenizers: bool = True
+    tokenizer_fit_examples: int = Field(5000, gt=0)
+
+
+class EvalConfig(_Section):
+    split: str = "heldout"
+    max_examples: int = Field(1000, gt=0)
+    batch_size: int = Field(64, gt=0)
+    show_examples: int = Field(8, ge=0)
+
+
+class GenerateConfig(_Section):
+    strategy: Literal["greedy", "sample", "beam"] = "greedy"
+    max_new_tokens: int = Field(32, gt=0)
+    temperature: float = Field(1.0, ge=0.0)
+    top_k: int = Field(0, ge=0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    num_beams: int = Field(4, ge=1)
+    use_cache: bool = True
+
+
+class RunConfig(_Section):
+    """One run. ``modalities`` keeps its order: it decides the id ranges."""
+
+    name: str = Field(min_length=1)
+    seed: int = Field(0, ge=0)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    modalities: dict[str, dict[str, Any]] = Field(min_length=1)
+    data: DataConfig
+    objectives: ObjectivesConfig = Field(default_factory=ObjectivesConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
+
+    @field_validator("modalities", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value
+
+
+@dataclass
+class ResolvedConfig:
+    """A validated run with each plugin's section validated by its own model.
+
+    ``run.modalities`` and ``run.data.sources[i].options`` hold the validated
+    options with their defaults filled in, so :meth:`to_container` is complete.
+    """
+
+    run: RunConfig
+    modality_configs: dict[str, BaseModel]
+    dataset_configs: list[BaseModel]
+    sources: dict[str, str] = field(default_factory=dict)
+    """Key path (``train.max_steps``) -> the file that set it last, or ``"command line"``."""
+    path: Path | None = None
+
+    def to_container(self) -> dict[str, Any]:
+        """The resolved run as plain containers (for checkpoints and ``config show``)."""
+        return self.run.model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+_MISSING_KEY = "required key is missing"
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()
+"""``ConfigIssue.given`` when nothing was given (a required key, a bad file)."""
+
+
+@dataclass
+class ConfigIssue:
+    """One problem: where it is (file, key path, optionally line) and what was expected."""
+
+    file: str
+    key: str
+    given: Any
+    expected: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = (
+            self.file
+            + (f":{self.line}" if self.line else "")
+            + (f":{self.key}" if self.key else "")
+        )
+        details = []
+        if self.given is not MISSING:
+            details.append(f"given: {_short(self.given)}")
+        if self.expected:
+            details.append(f"expected: {self.expected}")
+        return f"{where}: {self.message}" + (f" ({'; '.join(details)})" if details else "")
+
+
+class ConfigError(ValueError):
+    """Every problem of a configuration, raised once after all were gathered."""
+
+    def __init__(self, errors: Sequence[ConfigIssue], path: str | None = None) -> None:
+        self.errors = list(errors)
+        self.path = path
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        n = len(self.errors)
+        head = f"{n} problem{'s' if n != 1 else ''} in {self.path or 'the configuration'}:"
+        return "\n".join([head, *(f"  {issue}" for issue in self.errors)])
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _did_you_mean(name: Any, candidates: Sequence[str]) -> str:
+    close = difflib.get_close_matches(str(name), list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _key(path: KeyPath) -> str:
+    """``("data", "sources", 0, "dataset")`` -> ``data.sources[0].dataset``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _display(path: Path) -> str:
+    """A path relative to the working directory when it lies below it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+# --------------------------------------------------------------------------- composition
+
+
+@dataclass
+class _Layer:
+    """Composed data plus, for each leaf, the file that set it last."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    sources: dict[KeyPath, str] = field(default_factory=dict)
+
+
+def _leaves(value: Any, prefix: KeyPath = ()) -> Iterator[KeyPath]:
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            yield from _leaves(v, (*prefix, k))
+    elif isinstance(value, list) and value:
+        for i, v in enumerate(value):
+            yield from _leaves(v, (*prefix, i))
+    else:
+        yield prefix
+
+
+def _under(path: KeyPath, prefix: KeyPath) -> bool:
+    return path[: len(prefix)] == prefix
+
+
+class _Index(dict):
+    """Stands in for a list along an override's path (``data.sources[0].weight``)."""
+
+
+def _merge(dst: _Layer, src: _Layer, prefix: KeyPath = ()) -> None:
+    """OmegaConf's merge (mappings merge, anything else replaces), tracking sources."""
+    node_dst = _get(dst.data, prefix)
+    node_src = _get(src.data, prefix)
+    for key, value in node_src.items():
+        path = (*prefix, key)
+        old = node_dst[key] if isinstance(node_dst, list) else node_dst.get(key)
+        if (isinstance(value, _Index) and isinstance(old, list)) or (
+            isinstance(value, dict) and not isinstance(value, _Index) and isinstance(old, dict)
+        ):
+            _merge(dst, src, path)
+            continue
+        node_dst[key] = copy.deepcopy(value)
+        _set_sources(dst, path, {p: f for p, f in src.sources.items() if _under(p, path)})
+
+
+def _set_sources(layer: _Layer, path: KeyPath, new: dict[KeyPath, str]) -> None:
+    for old in [p for p in layer.sources if _under(p, path)]:
+        del layer.sources[old]
+    layer.sources.update(new)
+
+
+def _get(data: Any, path: KeyPath) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _fill(dst: dict, defaults: dict, layer: _Layer | None, prefix: KeyPath, label: str) -> None:
+    """Set keys of ``defaults`` that ``dst`` lacks, recursing into mappings."""
+    for key, value in defaults.items():
+        path = (*prefix, key)
+        if key not in dst:
+            dst[key] = copy.deepcopy(value)
+            if layer is not None:
+                layer.sources.update({p: label for p in _leaves(value, path)})
+        elif isinstance(value, dict) and isinstance(dst[key], dict):
+            _fill(dst[key], value, layer, path, label)
+
+
+class _Composer:
+    """Reads files with their includes and applies overrides, gathering issues."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        self.stack: list[Path] = []
+        self.failed_files = 0
+
+    def issue(
+        self,
+        file: str,
+        key: str = "",
+        given: Any = MISSING,
+        expected: str = "",
+        message: str = "",
+        line: int | None = None,
+    ) -> None:
+        self.issues.append(ConfigIssue(file, key, given, expected, message, line))
+
+    def load(self, path: Path, parent: str, include_key: str) -> _Layer | None:
+        """The composed content of one file and its includes (``None``: unreadable)."""
+        raw = self._read(path, parent, include_key)
+        if raw is None:
+            self.failed_files += 1
+            return None
+        shown = _display(path)
+        layer = _Layer()
+        self.stack.append(path)
+        for key, target, where in self._includes(raw.pop("include", None), shown):
+            sub = self.load((path.parent / target).resolve(), shown, where)
+            if sub is not None:
+                _merge(layer, _nest(sub, key))
+        self.stack.pop()
+        _merge(layer, _Layer(raw, {p: shown for p in _leaves(raw)}))
+        return layer
+
+    def _read(self, path: Path, parent: str, include_key: str) -> dict[str, Any] | None:
+        shown = _display(path)
+        if path in self.stack:
+            chain = " -> ".join(_display(p) for p in self.stack[self.stack.index(path) :])
+            self.issue(
+                parent, include_key, shown, "no include cycle", f"include cycle: {chain} -> {shown}"
+            )
+            return None
+        if not path.is_file():
+            self.issue(
+                parent, include_key, shown, "an existing YAML file", f"file not found: {shown}"
+            )
+            return None
+        try:
+            raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark is not None else None
+            where = f" (line {line}, column {mark.column + 1})" if mark is not None else ""
+            self.issue(
+                shown,
+                "",
+                MISSING,
+                "valid YAML",
+                f"YAML syntax error: {exc.problem or exc.context}{where}",
+                line,
+            )
+            return None
+        except Exception as exc:  # noqa: BLE001 - unreadable file, bad encoding, ...
+            self.issue(shown, "", MISSING, "a readable YAML file", f"cannot read: {exc}")
+            return None
+        if not isinstance(raw, dict):
+            self.issue(
+                shown,
+                "",
+                type(raw).__name__,
+                "a mapping of keys at the top level",
+                "a config file must be a mapping",
+            )
+            return None
+        return raw
+
+    def _includes(self, spec: Any, shown: str) -> Iterator[tuple[str, str, str]]:
+        """``(key to nest under or "", file, key path of the entry)`` per included file."""
+        if spec is None:
+            return
+        entries: list[tuple[str, Any, str]]
+        if isinstance(spec, dict):
+            entries = [(str(k), v, f"include.{k}") for k, v in spec.items()]
+        else:
+            entries = [("", spec, "include")]
+        for key, value, where in entries:
+            if isinstance(value, str):
+                yield key, value, where
+            elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+                for i, v in enumerate(value):
+                    yield key, v, f"{where}[{i}]"
+            else:
+                self.issue(
+                    shown,
+                    where,
+                    value,
+                    "a file path, a list of paths, or a mapping KEY: path",
+                    "bad include entry",
+                )
+
+    def override(self, layer: _Layer, item: str) -> None:
+        if "=" not in item:
+            self.issue(COMMAND_LINE, item, item, "KEY=VALUE", "override without '='")
+            return
+        key, raw = item.split("=", 1)
+        parts = key.strip().replace("[", ".").replace("]", "").split(".")
+        if not all(parts):
+            self.issue(
+                COMMAND_LINE,
+                key,
+                item,
+                "a dotted key such as train.max_steps",
+                "malformed override key",
+            )
+            return
+        try:
+            value = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={raw}"]), resolve=False)["v"]
+        except Exception as exc:  # noqa: BLE001 - OmegaConf raises several YAML errors
+            self.issue(COMMAND_LINE, key, raw, "a YAML value", f"cannot parse the value: {exc}")
+            return
+        error = _assign(layer, parts, value)
+        if error:
+            self.issue(COMMAND_LINE, key, value, "an existing list index", error)
+
+
+def _nest(layer: _Layer, key: str) -> _Layer:
+    """The layer placed under the dotted ``key`` (unchanged for "")."""
+    if not key:
+        return layer
+    prefix = tuple(key.split("."))
+    data: Any = layer.data
+    for part in reversed(prefix):
+        data = {part: data}
+    return _Layer(data, {(*prefix, *p): f for p, f in layer.sources.items()})
+
+
+def _assign(layer: _Layer, parts: list[str], value: Any) -> str | None:
+    """Set one dotlist override; an existing dotted key (``a.b``) is matched as one name."""
+    node: Any = layer.data
+    path: list[str | int] = []
+    i = 0
+    while True:
+        part: str | int = parts[i]
+        if isinstance(node, dict):
+            rest = ".".join(parts[i:])
+            if i < len(parts) - 1 and rest in node:
+                part, i = rest, len(parts) - 1
+        elif isinstance(node, list):
+            if not parts[i].isdigit():
+                return f"{_key(tuple(path))} is a list: index it with a number, not {parts[i]!r}"
+            part = int(parts[i])
+            if part >= len(node):
+                return f"{_key(tuple(path))} has {len(node)} item(s); index {part} is out of range"
+        path.append(part)
+        if i == len(parts) - 1:
+            break
+        child = node[part] if isinstance(node, list) else node.get(part)
+        if not isinstance(child, dict | list):
+            child = node[part] = {}
+            _set_sources(layer, tuple(path), {})
+        node, i = child, i + 1
+    _merge(
+        layer, _Layer(_wrap(path, value), {p: COMMAND_LINE for p in _leaves(value, tuple(path))})
+    )
+    return None
+
+
+def _wrap(path: list[str | int], value: Any) -> Any:
+    """A skeleton that :func:`_merge` can walk down to ``path`` (list items included)."""
+    for part in reversed(path):
+        value = _Index({part: value}) if isinstance(part, int) else {part: value}
+    return value
+
+
+# --------------------------------------------------------------------------- pydantic errors
+
+
+def _union_members(ann: Any) -> list[Any] | None:
+    if typing.get_origin(ann) in (Union, types.UnionType):
+        return [a for a in typing.get_args(ann) if a is not type(None)]
+    return None
+
+
+def _is_model(ann: Any) -> bool:
+    return isinstance(ann, type) and issubclass(ann, BaseModel)
+
+
+def _walk_loc(root: type[BaseModel], loc: Sequence[Any]) -> tuple[KeyPath, Any, Any]:
+    """Pydantic's ``loc`` -> (key path without union tags, annotation, FieldInfo) at its end."""
+    ann: Any = root
+    info = None
+    path: list[str | int] = []
+    for n, item in enumerate(loc):
+        members = _union_members(ann)
+        while members is not None and len(members) == 1:
+            ann = members[0]
+            members = _union_members(ann)
+        if members is not None:  # a tag naming the union member that failed
+            if n < len(loc) - 1:  # keep the whole union when describing the key itself
+                ann = next((m for m in members if getattr(m, "__name__", None) == item), ann)
+            continue
+        path.append(item)
+        origin, args = typing.get_origin(ann), typing.get_args(ann)
+        if _is_model(ann) and item in ann.model_fields:
+            info = ann.model_fields[item]
+            ann = info.annotation
+            continue
+        info = None
+        if origin in (list, tuple) and args:
+            ann = (
+                args[item]
+                if origin is tuple and isinstance(item, int) and item < len(args)
+                else args[0]
+            )
+        elif origin is dict and len(args) == 2:
+            ann = args[1]
+        else:
+            ann = None
+    return tuple(path), ann, info
+
+
+def _describe(ann: Any, info: Any = None) -> str:
+    """A short human name for an annotation plus its numeric constraints."""
+    if ann is None or ann is Any:
+        name = "any value"
+    elif ann is type(None):
+        name = "null"
+    elif typing.get_origin(ann) is Literal:
+        name = " | ".join(repr(a) for a in typing.get_args(ann))
+    elif (members := _union_members(ann)) is not None:
+        name = " | ".join(_describe(m) for m in members)
+        if type(None) in typing.get_args(ann):
+            name += " | null"
+    elif typing.get_origin(ann) is Annotated:
+        inner, *extra = typing.get_args(ann)
+        return _describe(inner, next((e for e in extra if hasattr(e, "metadata")), info))
+    elif typing.get_origin(ann) is list:
+        name = f"list of {_describe(typing.get_args(ann)[0])}"
+    elif typing.get_origin(ann) is tuple:
+        name = "[" + ", ".join(_describe(a) for a in typing.get_args(ann)) + "]"
+    elif typing.get_origin(ann) is dict:
+        name = f"mapping of {' to '.join(_describe(a) for a in typing.get_args(ann))}"
+    elif _is_model(ann):
+        name = "mapping"
+    else:
+        name = getattr(ann, "__name__", str(ann))
+    constraints = []
+    for meta in getattr(info, "metadata", ()):
+        for attr, symbol in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+            if getattr(meta, attr, None) is not None:
+                constraints.append(f"{symbol} {getattr(meta, attr)}")
+        if getattr(meta, "min_length", None):
+            constraints.append(f"min length {meta.min_length}")
+    return ", ".join([name, *constraints])
+
+
+def _pydantic_issues(
+    exc: ValidationError, root: type[BaseModel], prefix: KeyPath, source_of: Any
+) -> list[ConfigIssue]:
+    """Map pydantic's errors to issues, one per key path (union members merged)."""
+    grouped: dict[KeyPath, tuple[Any, Any, list[dict[str, Any]]]] = {}
+    for err in exc.errors():
+        rel, ann, info = _walk_loc(root, err["loc"])
+        grouped.setdefault(rel, (ann, info, []))[2].append(err)
+    issues = []
+    for rel, (ann, info, errs) in grouped.items():
+        path = (*prefix, *rel)
+        first = errs[0]
+        if first["type"] == "extra_forbidden":
+            parent, parent_ann, _ = _walk_loc(root, first["loc"][:-1])
+            fields = list(parent_ann.model_fields) if _is_model(parent_ann) else []
+            if not parent and root is RunConfig:
+                fields.append("include")
+            name = rel[-1]
+            where = _key((*prefix, *parent)) or "the run"
+            issues.append(
+                ConfigIssue(
+                    source_of(path),
+                    _key(path),
+                    first["input"],
+                    f"a key of {where}: {', '.join(fields)}",
+                    f"unknown key {name!r}{_did_you_mean(name, fields)}",
+                )
+            )
+        elif first["type"] == "missing":
+            issues.append(
+                ConfigIssue(
+                    source_of(path), _key(path), MISSING, _describe(ann, info), _MISSING_KEY
+                )
+            )
+        else:
+            msgs = list(dict.fromkeys(e["msg"].removeprefix("Value error, ") for e in errs))
+            lead = "Input should be "
+            message = " or ".join(
+                [
+                    msgs[0],
+                    *(m.removeprefix(lead) if msgs[0].startswith(lead) else m for m in msgs[1:]),
+                ]
+            )
+            issues.append(
+                ConfigIssue(
+                    source_of(path),
+                    _key(path),
+                    first.get("input", MISSING),
+                    _describe(ann, info),
+                    message,
+                )
+            )
+    return issues
+
+
+# --------------------------------------------------------------------------- registry checks
+
+
+def _plugin_hint(registry: Registry, name: str) -> str:
+    for plugin in registry.broken:
+        provided = plugin.modalities + plugin.datasets + plugin.tasks + plugin.objectives
+        if name in provided or plugin.name == name:
+            return f"; plugin {plugin.name!r} would provide it but is broken: {plugin.error}"
+    if registry.broken:
+        return f" ({len(registry.broken)} broken plugin(s): see `uio plugins list`)"
+    return ""
+
+
+def _unknown(
+    kind: str, name: Any, table: dict[str, Any], registry: Registry, file: str, path: KeyPath
+) -> ConfigIssue:
+    known = sorted(table)
+    return ConfigIssue(
+        file,
+        _key(path),
+        name,
+        f"one of: {', '.join(known) or f'none (no {kind} registered)'}",
+        f"unknown {kind} {name!r}{_did_you_mean(name, known)}{_plugin_hint(registry, str(name))}",
+    )
+
+
+def _validate_options(
+    model: type[BaseModel], options: Any, path: KeyPath, source_of: Any, issues: list[ConfigIssue]
+) -> BaseModel | None:
+    try:
+        return model.model_validate({} if options is None else options)
+    except ValidationError as exc:
+        issues.extend(_pydantic_issues(exc, model, path, source_of))
+    return None
+
+
+def _check_plugins(
+    data: dict[str, Any], registry: Registry, source_of: Any, issues: list[ConfigIssue]
+) -> tuple[dict[str, BaseModel], list[BaseModel]] | None:
+    """Names and plugin sections checked against the registry; ``None`` if any failed."""
+    ok = True
+    modality_configs: dict[str, BaseModel] = {}
+    modalities = data.get("modalities")
+    for name, options in modalities.items() if isinstance(modalities, dict) else ():
+        path = ("modalities", name)
+        if name not in registry.modalities:
+            issues.append(
+                _unknown("modality", name, registry.modalities, registry, source_of(path), path)
+            )
+            ok = False
+        elif options is None or isinstance(options, dict):  # other shapes: pydantic reports
+            cfg = _validate_options(
+                registry.modalities[name].config_model, options, path, source_of, issues
+            )
+            ok = ok and cfg is not None
+            if cfg is not None:
+                modality_configs[name] = cfg
+
+    dataset_configs: list[BaseModel] = []
+    data_section = data.get("data")
+    sources = data_section.get("sources") if isinstance(data_section, dict) else None
+    for i, src in enumerate(sources if isinstance(sources, list) else ()):
+        if not isinstance(src, dict):
+            continue
+        base: KeyPath = ("data", "sources", i)
+        dataset = src.get("dataset")
+        if isinstance(dataset, str):
+            if dataset not in registry.datasets:
+                path = (*base, "dataset")
+                issues.append(
+                    _unknown("dataset", dataset, registry.datasets, registry, source_of(path), path)
+                )
+                ok = False
+            elif src.get("options") is None or isinstance(src.get("options"), dict):
+                cfg = _validate_options(
+                    registry.datasets[dataset].config_model,
+                    src.get("options"),
+                    (*base, "options"),
+                    source_of,
+                    issues,
+                )
+                ok = ok and cfg is not None
+                if cfg is not None:
+                    dataset_configs.append(cfg)
+        tasks = src.get("tasks")
+        for j, task in enumerate(tasks if isinstance(tasks, list) else ()):
+            path = (*base, "tasks", j)
+            if not isinstance(task, str):
+                continue
+            if task not in registry.tasks:
+                issues.append(
+                    _unknown("task", task, registry.tasks, registry, source_of(path), path)
+                )
+                ok = False
+                continue
+            target = registry.tasks[task].target_modality
+            if target is not None and isinstance(modalities, dict) and target not in modalities:
+                issues.append(
+                    ConfigIssue(
+                        source_of(path),
+                        _key(path),
+                        task,
+                        f"a modality in `modalities` ({target!r})",
+                        f"task {task!r} produces modality {target!r}, which the run does not configure",
+                    )
+                )
+                ok = False
+
+    objectives = data.get("objectives")
+    weights = objectives.get("weights") if isinstance(objectives, dict) else None
+    for name in _flatten_names(weights) if isinstance(weights, dict) else ():
+        if name not in registry.objectives:
+            path = ("objectives", "weights", name)
+            issues.append(
+                _unknown("objective", name, registry.objectives, registry, source_of(path), path)
+            )
+            ok = False
+    return (modality_configs, dataset_configs) if ok else None
+
+
+def unified_vocab_size(
+    run: RunConfig, modality_configs: dict[str, BaseModel], registry: Registry
+) -> int:
+    """Ids of the unified vocabulary: pad, eos, bos, start and prefix tokens, sentinels, ranges.
+
+    Stand-in for the layout in ``uio.core.vocab``; the lead replaces the body by a call there.
+    """
+    specials = 1 + 2 + len(run.modalities) + len(registry.objectives) + run.model.num_sentinels
+    return specials + sum(
+        registry.modalities[name].vocab_size_for(cfg) for name, cfg in modality_configs.items()
+    )
+
+
+def _check_vocab(
+    run: RunConfig,
+    modality_configs: dict[str, BaseModel],
+    registry: Registry,
+    source_of: Any,
+    issues: list[ConfigIssue],
+) -> None:
+    shares = {}
+    for name, cfg in modality_configs.items():
+        try:
+            shares[name] = registry.modalities[name].vocab_size_for(cfg)
+        except Exception as exc:  # noqa: BLE001 - a plugin bug, reported with the config
+            path = ("modalities", name)
+            issues.append(
+                ConfigIssue(
+                    source_of(path),
+                    _key(path),
+                    MISSING,
+                    "a vocabulary size",
+                    f"the plugin could not compute its vocabulary size: {exc}",
+                )
+            )
+    if len(shares) < len(modality_configs) or run.model.vocab_size is None:
+        return
+    needed = unified_vocab_size(run, modality_configs, registry)
+    if needed > run.model.vocab_size:
+        path = ("model", "vocab_size")
+        specials = needed - sum(shares.values())
+        parts = ", ".join([f"special tokens {specials}", *(f"{n} {s}" for n, s in shares.items())])
+        issues.append(
+            ConfigIssue(
+                source_of(path),
+                _key(path),
+                run.model.vocab_size,
+                f">= {needed}",
+                f"vocabulary overflow: the unified vocabulary needs {needed} ids ({parts}) but "
+                f"model.vocab_size is {run.model.vocab_size}; raise it or unset it (null: exact size)",
+            )
+        )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _defaults(model: type[BaseModel]) -> dict[str, Any]:
+    """Every default of a section tree, so that interpolations can refer to them."""
+    out: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if _is_model(info.annotation):
+            out[name] = _defaults(info.annotation)
+        elif not info.is_required():
+            value = info.get_default(call_default_factory=True)
+            out[name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _resolve(
+    data: dict[str, Any], layer: _Layer, source_of: Any, issues: list[ConfigIssue]
+) -> tuple[dict[str, Any], set[str]]:
+    """Resolve ``${...}`` leaf by leaf, so that every failure is reported.
+
+    Returns the resolved data and the keys that failed (left as written). A default
+    that fails (``runs/${name}`` without a name) is not reported: its cause is.
+    """
+    targets = [p for p in _leaves(data) if isinstance(_get(data, p), str) and "${" in _get(data, p)]
+    failed: set[str] = set()
+    if not targets:
+        return data, failed
+    try:
+        cfg = OmegaConf.create(data)
+    except Exception as exc:  # noqa: BLE001 - e.g. a value OmegaConf cannot hold
+        issues.append(
+            ConfigIssue(
+                source_of(targets[0]),
+                "",
+                MISSING,
+                "plain YAML values",
+                f"cannot resolve interpolations: {exc}",
+            )
+        )
+        return data, {_key(p) for p in targets}
+    out = copy.deepcopy(data)
+    for path in targets:
+        try:
+            node: Any = cfg
+            for part in path:
+                node = node[part]
+            if isinstance(node, DictConfig | ListConfig):
+                node = OmegaConf.to_container(node, resolve=True)
+            _get(out, path[:-1])[path[-1]] = node
+        except Exception as exc:  # noqa: BLE001 - every OmegaConf resolution error
+            failed.add(_key(path))
+            if path in layer.sources:
+                issues.append(
+                    ConfigIssue(
+                        source_of(path),
+                        _key(path),
+                        _get(data, path),
+                        "a resolvable interpolation",
+                        f"cannot resolve: {str(exc).splitlines()[0]}",
+                    )
+                )
+    return out, failed
+
+
+def _source_finder(layer: _Layer, root: str) -> Any:
+    def source_of(path: KeyPath) -> str:
+        for n in range(len(path), 0, -1):  # the key, what set keys below it, then its parents
+            prefix = path[:n]
+            if prefix in layer.sources:
+                return layer.sources[prefix]
+            below = [f for p, f in layer.sources.items() if _under(p, prefix)]
+            if below:  # prefer a file to a preset that filled keys in
+                return next((f for f in reversed(below) if not f.startswith("preset ")), below[-1])
+        return root
+
+    return source_of
+
+
+def load_config(
+    path: str | Path | None,
+    overrides: Sequence[str] = (),
+    *,
+    registry: Registry | None = None,
+    base: dict[str, Any] | None = None,
+) -> ResolvedConfig:
+    """Compose, resolve and validate a run; raise one :class:`ConfigError` listing every problem.
+
+    Args:
+        path: the run's YAML file (``None``: only ``base`` and ``overrides``).
+        overrides: dotlist items such as ``train.max_steps=200``, merged last.
+        registry: the plugins to validate names and sections against (default: the
+            process-wide registry).
+        base: a mapping merged under everything (e.g. the config saved in a checkpoint).
+    """
+    registry = get_registry() if registry is None else registry
+    issues: list[ConfigIssue] = []
+    composer = _Composer(issues)
+    file = Path(path).resolve() if path is not None else None
+    root = _display(file) if file is not None else (COMMAND_LINE if base is None else "base")
+
+    layer = _Layer()
+    if base:
+        plain = OmegaConf.to_container(OmegaConf.create(base), resolve=False)
+        _merge(layer, _Layer(plain, {p: "base" for p in _leaves(plain)}))
+    if file is not None:
+        loaded = composer.load(file, root, "")
+        if loaded is not None:
+            _merge(layer, loaded)
+    for item in overrides:
+        composer.override(layer, item)
+    source_of = _source_finder(layer, root)
+
+    model = layer.data.get("model")
+    preset = model.get("preset") if isinstance(model, dict) else None
+    if preset is not None:
+        if isinstance(preset, str) and preset in list_presets():
+            _fill(model, get_preset(preset), layer, ("model",), f"preset {preset}")
+        else:
+            key_path = ("model", "preset")
+            issues.append(
+                ConfigIssue(
+                    source_of(key_path),
+                    _key(key_path),
+                    preset,
+                    f"one of: {', '.join(list_presets())}",
+                    f"unknown model preset {preset!r}{_did_you_mean(preset, list_presets())}",
+                )
+            )
+
+    data = copy.deepcopy(layer.data)
+    _fill(data, _defaults(RunConfig), None, (), "")
+    data, unresolved = _resolve(data, layer, source_of, issues)
+
+    run: RunConfig | None = None
+    try:
+        run = RunConfig.model_validate(data)
+    except ValidationError as exc:
+        found = _pydantic_issues(exc, RunConfig, (), source_of)
+        unreadable = composer.failed_files > 0  # its keys would be reported missing: noise
+        issues.extend(
+            i
+            for i in found
+            if i.key not in unresolved and not (unreadable and i.message == _MISSING_KEY)
+        )
+    checked = _check_plugins(data, registry, source_of, issues)
+    if run is not None and checked is not None:
+        _check_vocab(run, checked[0], registry, source_of, issues)
+    if issues or run is None or checked is None:
+        raise ConfigError(issues, root)
+
+    modality_configs, dataset_configs = checked
+    run.modalities = {n: c.model_dump(mode="json") for n, c in modality_configs.items()}
+    for source, cfg in zip(run.data.sources, dataset_configs, strict=True):
+        source.options = cfg.model_dump(mode="json")
+    return ResolvedConfig(
+        run=run,
+        modality_configs=modality_configs,
+        dataset_configs=dataset_configs,
+        sources={_key(p): f for p, f in layer.sources.items() if p},
+        path=file,
+    )
+
+
+def config_to_yaml(resolved: ResolvedConfig) -> str:
+    """The resolved run as YAML (``uio config show``); loading it back gives the same run."""
+    return yaml.safe_dump(resolved.to_container(), sort_keys=False, default_flow_style=False)

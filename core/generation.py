@@ -1,0 +1,194 @@
+"""Decoding with a KV cache, constrained to the target modality's id range.
+
+Strategies: greedy, sampling (temperature, top-k, top-p) and beam search. The
+uncached path re-runs the decoder over the whole prefix at each step; it exists
+to check the cache (same tokens, greedy) and to measure what the cache saves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from uio.core.sequence import ModelExample, collate_rows
+from uio.core.transformer import UIOTransformer
+from uio.core.vocab import EOS_ID, PAD_ID, Vocabulary
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How to decode (mirrors ``GenerateConfig``)."""
+
+    strategy: str = "greedy"
+    max_new_tokens: int = 32
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    num_beams: int = 4
+    use_cache: bool = True
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, cfg, **overrides) -> DecodeOptions:
+        fields = {k: getattr(cfg, k) for k in cls.__dataclass_fields__ if hasattr(cfg, k)}
+        return cls(**{**fields, **overrides})
+
+
+def allowed_ids_mask(vocab: Vocabulary, modalities: list[str], device: torch.device) -> torch.Tensor:
+    """``[B, V]`` booleans: the target modality's range plus end-of-sequence."""
+    mask = torch.zeros(len(modalities), vocab.size, dtype=torch.bool, device=device)
+    for i, m in enumerate(modalities):
+        r = vocab.range(m)
+        mask[i, r.start : r.end] = True
+        mask[i, EOS_ID] = True
+    return mask
+
+
+def _filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    if top_k > 0:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        probs = sorted_logits.softmax(-1)
+        cumulative = probs.cumsum(-1)
+        drop = cumulative - probs > top_p  # keep the smallest prefix reaching top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    return logits
+
+
+class Decoder:
+    """Runs the decoder one step at a time over encoded examples."""
+
+    def __init__(self, model: UIOTransformer, examples: list[ModelExample], modality_index: dict[str, int]):
+        self.model = model
+        bare = [replace(ex, target_ids=[]) for ex in examples]
+        enc_len = max(ex.encoder_tokens for ex in bare)
+        device = next(model.parameters()).device
+        batch = collate_rows([[ex] for ex in bare], enc_len, 1, modality_index)
+        batch = _to_device(batch, device)
+        self.enc = model.encode(batch)
+        self.enc_positions = batch.enc_positions
+        self.cross_mask = (batch.enc_segment_ids > 0)[:, None, None, :]
+        self.device = device
+
+    def expand(self, times: int) -> None:
+        """Repeat every example ``times`` times (beam search)."""
+        self.enc = self.enc.repeat_interleave(times, 0)
+        self.enc_positions = self.enc_positions.repeat_interleave(times, 0)
+        self.cross_mask = self.cross_mask.repeat_interleave(times, 0)
+
+    def step_logits(self, tokens: torch.Tensor, cache: list[dict] | None) -> torch.Tensor:
+        """Logits ``[B, V]`` for the next token after ``tokens [B, T]``."""
+        t = tokens.shape[1]
+        if cache is not None:
+            new = tokens[:, -1:]
+            pos = torch.full((tokens.shape[0], 1, 2), t - 1, device=self.device)
+            hidden = self.model.decode(new, pos, self.enc, self.enc_positions, None, self.cross_mask, cache)
+        else:
+            pos = torch.arange(t, device=self.device)[None, :, None].expand(tokens.shape[0], t, 2)
+            causal = torch.ones(t, t, dtype=torch.bool, device=self.device).tril()[None, None]
+            hidden = self.model.decode(tokens, pos, self.enc, self.enc_positions, causal, self.cross_mask)
+        return self.model.logits(hidden[:, -1])
+
+
+def _to_device(batch, device):
+    from lightning.fabric.utilities.apply_func import move_data_to_device
+
+    return move_data_to_device(batch, device)
+
+
+@torch.no_grad()
+def generate(
+    model: UIOTransformer,
+    examples: list[ModelExample],
+    target_modalities: list[str],
+    vocab: Vocabulary,
+    modality_index: dict[str, int],
+    options: DecodeOptions = DecodeOptions(),
+) -> list[list[int]]:
+    """Generate global ids (without start and end tokens) for each example."""
+    if not examples:
+        return []
+    was_training = model.training
+    model.eval()
+    try:
+        dec = Decoder(model, examples, modality_index)
+        allowed = allowed_ids_mask(vocab, target_modalities, dec.device)
+        starts = torch.tensor([ex.start_id for ex in examples], device=dec.device)
+        if options.strategy == "beam":
+            return _beam_search(dec, starts, allowed, options)
+        return _sample(dec, starts, allowed, options)
+    finally:
+        model.train(was_training)
+
+
+def _sample(dec: Decoder, starts: torch.Tensor, allowed: torch.Tensor, options: DecodeOptions) -> list[list[int]]:
+    b = starts.shape[0]
+    tokens = starts[:, None]
+    cache = [{} for _ in dec.model.decoder_layers] if options.use_cache else None
+    done = torch.zeros(b, dtype=torch.bool, device=dec.device)
+    generator = torch.Generator(device=dec.device).manual_seed(options.seed)
+    for _ in range(options.max_new_tokens):
+        logits = dec.step_logits(tokens, cache).masked_fill(~allowed, float("-inf"))
+        if options.strategy == "greedy":
+            nxt = logits.argmax(-1)
+        else:
+            logits = _filter_logits(logits / max(options.temperature, 1e-5), options.top_k, options.top_p)
+            nxt = torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
+        nxt = torch.where(done, torch.full_like(nxt, PAD_ID), nxt)
+        tokens = torch.cat([tokens, nxt[:, None]], dim=1)
+        done |= nxt == EOS_ID
+        if bool(done.all()):
+            break
+    return [_strip(row[1:].tolist()) for row in tokens]
+
+
+def _strip(ids: list[int]) -> list[int]:
+    out = []
+    for i in ids:
+        if i in (EOS_ID, PAD_ID):
+            break
+        out.append(i)
+    return out
+
+
+def _beam_search(dec: Decoder, starts: torch.Tensor, allowed: torch.Tensor, options: DecodeOptions) -> list[list[int]]:
+    """Beam search with length-normalised scores (sum of log-probs / length)."""
+    b, k = starts.shape[0], options.num_beams
+    dec.expand(k)
+    allowed = allowed.repeat_interleave(k, 0)
+    tokens = starts.repeat_interleave(k, 0)[:, None]
+    scores = torch.full((b, k), float("-inf"), device=dec.device)
+    scores[:, 0] = 0.0  # all beams start identical: keep one alive
+    scores = scores.view(-1)
+    lengths = torch.zeros(b * k, device=dec.device)
+    done = torch.zeros(b * k, dtype=torch.bool, device=dec.device)
+    cache = [{} for _ in dec.model.decoder_layers] if options.use_cache else None
+    for _ in range(options.max_new_tokens):
+        logp = dec.step_logits(tokens, cache).masked_fill(~allowed, float("-inf")).log_softmax(-1)
+        # A finished beam only extends with padding, at no cost.
+        logp[done] = float("-inf")
+        logp[done, PAD_ID] = 0.0
+        total = (scores[:, None] + logp).view(b, -1)
+        top_scores, top_idx = total.topk(k, dim=-1)
+        beam = top_idx // logp.shape[-1]
+        token = top_idx % logp.shape[-1]
+        origin = (torch.arange(b, device=dec.device)[:, None] * k + beam).view(-1)
+        tokens = torch.cat([tokens[origin], token.view(-1, 1)], dim=1)
+        scores = top_scores.view(-1)
+        was_done = done[origin]
+        lengths = lengths[origin] + (~was_done).float()
+        done = was_done | (token.view(-1) == EOS_ID)
+        if cache is not None:
+            for layer in cache:
+                layer["self"]["k"] = layer["self"]["k"][origin]
+                layer["self"]["v"] = layer["self"]["v"][origin]
+        if bool(done.all()):
+            break
+    normalised = (scores / lengths.clamp(min=1)).view(b, k)
+    best = normalised.argmax(-1)
+    rows = tokens.view(b, k, -1)[torch.arange(b), best]
+    return [_strip(row[1:].tolist()) for row in rows]

@@ -1,0 +1,1 @@
+"""Reusable parts for modality authors, named by technique, never by modality."""
