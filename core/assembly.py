@@ -26,6 +26,10 @@ from uio.core.vocab import Vocabulary
 from uio.plugins.registry import Registry, get_registry
 
 
+class DataSourceError(ValueError):
+    """A dataset builder refused its options or its files."""
+
+
 @dataclass
 class Run:
     """Everything a run needs except the weights."""
@@ -88,15 +92,24 @@ class Run:
         if split in self._sources:
             return self._sources[split]
         out = []
-        for source, options in zip(self.config.data.sources, self.resolved.dataset_configs, strict=True):
+        sources = zip(self.config.data.sources, self.resolved.dataset_configs, strict=True)
+        for i, (source, options) in enumerate(sources):
             spec = self.registry.dataset(source.dataset)
-            examples = list(spec.build(options, split, self.config.seed)) if split in spec.splits else []
+            examples = self._build_source(spec, options, split, i) if split in spec.splits else []
             if source.tasks is not None:
                 examples = [e for e in examples if e.get("task") in source.tasks or e.get("group") in source.tasks]
             if examples:
                 out.append((examples, source.weight))
         self._sources[split] = out
         return out
+
+    def _build_source(self, spec, options, split: str, index: int) -> list[dict[str, Any]]:
+        try:
+            return list(spec.build(options, split, self.config.seed))
+        except (ValueError, TypeError, KeyError, OSError) as exc:
+            raise DataSourceError(
+                f"data.sources[{index}] (dataset {spec.name!r}, split {split!r}): {exc}"
+            ) from exc
 
     def tokenizer_values(self, limit: int) -> dict[str, list[Any]]:
         """Raw values per modality from the training split, for fitting tokenizers."""

@@ -19,6 +19,7 @@ err_console = Console(stderr=True, highlight=False)
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that are the user's to fix: printed as a message, never a traceback."""
+    from uio.core.assembly import DataSourceError
     from uio.core.checkpoint import CheckpointError
     from uio.core.config import ConfigError
     from uio.core.pipeline import ExampleError
@@ -26,7 +27,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from uio.core.vocab import VocabularyError
     from uio.plugins.registry import PluginError
 
-    return (ConfigError, PluginError, CheckpointError, ExampleError, PackingError, VocabularyError)
+    return (
+        ConfigError, PluginError, CheckpointError, ExampleError, PackingError, VocabularyError,
+        DataSourceError,
+    )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -38,7 +42,7 @@ def _resolve(config: str | None, overrides: Sequence[str]):
     return load_config(config, list(overrides))
 
 
-def _version_text() -> str:
+def _version_report() -> str:
     from uio.core.lightning import UIO_VERSION
     from uio.plugins.registry import get_registry
 
@@ -69,6 +73,8 @@ def _print_results(results: list[dict[str, Any]], limit: int) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import lightning.pytorch as pl
+
     from uio.core.assembly import assemble
     from uio.core.lightning import UIODataModule, UIOModule, build_trainer
 
@@ -87,6 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         missing = unfitted(run.bound)
         if missing:
             raise SystemExit(f"tokenizers not fitted: {', '.join(missing)}; run `uio fit-tokenizer`")
+    pl.seed_everything(cfg.seed, verbose=False)
     module = UIOModule(run)
     console.print(
         f"model: {sum(p.numel() for p in module.model.parameters()):,} parameters; vocabulary {run.vocab.size:,} ids; "
@@ -142,7 +149,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
     out = Path(args.out) if args.out else loaded.checkpoint_path.parent.parent / f"eval-{split}"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+    with open(out / "metrics.json", "w") as f:
+        json.dump(summary, f, indent=2)
     with open(out / "generations.jsonl", "w") as f:
         for r in results:
             f.write(json.dumps(r, default=str) + "\n")
@@ -171,7 +179,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.example:
         raws = [json.loads(e) for e in args.example]
     elif args.examples:
-        raws = [json.loads(line) for line in Path(args.examples).read_text().splitlines() if line.strip()]
+        with open(args.examples) as f:
+            raws = [json.loads(line) for line in f if line.strip()]
     else:
         raws = loaded.run.dataset(args.split)[: args.n]
     results = loaded.generate(raws, _decode_options(loaded, args))
@@ -331,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        print(_version_text())
+        print(_version_report())
         return 0
     if not getattr(args, "func", None):
         parser.print_help()

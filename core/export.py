@@ -23,14 +23,15 @@ def export_checkpoint(checkpoint_path: str | Path, out_dir: str | Path) -> Path:
     }
     save_file(weights, str(out / "model.safetensors"))
     meta = {"uio_version": section["version"], "config": section["config"], "manifest": section["manifest"]}
-    (out / "config.json").write_text(json.dumps(meta, indent=2))
+    with open(out / "config.json", "w") as f:
+        json.dump(meta, f, indent=2)
     atomic_torch_save(section["tokenizers"], out / "tokenizers.pt")
     n_params = sum(v.numel() for v in weights.values())
     ranges = "\n".join(
         f"| {m['name']} | {m['start']} | {m['size']} | {m.get('plugin_version', '')} |"
         for m in section["manifest"]["modalities"]
     )
-    (out / "README.md").write_text(
+    card = (
         f"# {section['config']['name']}\n\n"
         f"A uio {section['version']} model with {n_params:,} parameters, trained for "
         f"{checkpoint.get('global_step', '?')} steps.\n\n"
@@ -40,4 +41,6 @@ def export_checkpoint(checkpoint_path: str | Path, out_dir: str | Path) -> Path:
         "Files: `model.safetensors` (weights), `config.json` (resolved config and vocabulary "
         "manifest), `tokenizers.pt` (tokenizer states; `torch.load(..., weights_only=True)`).\n"
     )
+    with open(out / "README.md", "w") as f:
+        f.write(card)
     return out

@@ -242,8 +242,8 @@ class PerceiverResampler(nn.Module):
     """Compresses ``[n, d]`` features to ``[latents, d]`` (Flamingo, arXiv 2204.14198).
 
     Latents attend to the concatenation of the inputs and themselves, then pass
-    an MLP, for ``layers`` rounds. UIO2 uses 32 latents per image frame and 16
-    per audio segment for history.
+    an MLP, for ``layers`` rounds. UIO2 uses 32 latents per frame of visual
+    history and 16 per segment of sound history.
     """
 
     def __init__(self, shape: TrunkShape) -> None:

@@ -10,6 +10,9 @@ command, as in simonw/llm issue #1280).
 Environment:
     ``UIO_STRICT_PLUGINS=1``  a broken plugin is an error.
     ``UIO_LOAD_PLUGINS=a,b``  load only the entry points with these names.
+    ``UIO_DISABLE_PLUGIN_AUTOLOAD=1``  discover no entry points at all; only
+        plugins registered in-process load (isolated tests; the name follows
+        pytest's ``PYTEST_DISABLE_PLUGIN_AUTOLOAD``).
 """
 
 from __future__ import annotations
@@ -152,6 +155,9 @@ def _collect(plugin: Any, info: PluginInfo) -> dict[str, list[Any]]:
                     )
                 items.append(item)
         results[kind] = items
+    # Recorded before the checks below, so a broken plugin still says what it would provide.
+    for kind in ("modalities", "tasks", "datasets"):
+        setattr(info, kind, [s.name for s in results[kind]])
     for spec in results["modalities"]:
         if spec.api_version != API_VERSION:
             raise PluginError(
@@ -168,7 +174,7 @@ def load_registry(
     extra_plugins: Iterable[tuple[str, Any]] = (),
     *,
     strict: bool | None = None,
-    use_entry_points: bool = True,
+    use_entry_points: bool | None = None,
 ) -> Registry:
     """Discover, load and validate every plugin.
 
@@ -176,9 +182,12 @@ def load_registry(
         extra_plugins: ``(name, plugin object)`` pairs registered in-process
             (tests and notebooks), after the entry points.
         strict: make a broken plugin an error; defaults to ``UIO_STRICT_PLUGINS``.
-        use_entry_points: discover installed plugins (off for isolated tests).
+        use_entry_points: discover installed plugins (off for isolated tests);
+            defaults to on unless ``UIO_DISABLE_PLUGIN_AUTOLOAD`` is set.
     """
     strict = _env_flag("UIO_STRICT_PLUGINS") if strict is None else strict
+    if use_entry_points is None:
+        use_entry_points = not _env_flag("UIO_DISABLE_PLUGIN_AUTOLOAD")
     selected = _selected_names()
     candidates: list[tuple[PluginInfo, Any]] = []
 
