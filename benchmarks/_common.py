@@ -9,28 +9,44 @@ interleaved across variants and the median is kept.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from rich.console import Console
 from rich.table import Table
 
-DEFAULT_CONFIG = "configs/experiment/default.yaml"
+DEFAULT_CONFIG = str(
+    Path(__file__).resolve().parents[1] / "configs" / "experiment" / "default.yaml"
+)
 
 
-def add_common_args(parser: argparse.ArgumentParser, *, default_threads: int = 1) -> None:
-    """``--threads``, ``--repeats`` and ``--quick``, the flags every benchmark takes."""
+def add_common_args(
+    parser: argparse.ArgumentParser, *, default_threads: int = 1, default_repeats: int = 3
+) -> None:
+    """``--threads``, ``--repeats`` and ``--quick``, the flags every benchmark takes.
+
+    One thread by default: on a small machine shared with other jobs, a second
+    intra-op thread spends its time waiting at OpenMP barriers (decoding ran
+    about 30x slower with 2 threads than with 1 while other jobs kept both
+    cores busy).
+    """
     parser.add_argument(
-        "--threads", type=int, default=default_threads,
+        "--threads",
+        type=int,
+        default=default_threads,
         help=f"torch.set_num_threads value (default {default_threads})",
     )
     parser.add_argument(
-        "--repeats", type=int, default=None,
-        help="timed rounds per variant, interleaved; the median is reported",
+        "--repeats",
+        type=int,
+        default=default_repeats,
+        help=f"timed rounds per variant, interleaved; the median is reported (default {default_repeats})",
     )
     parser.add_argument(
         "--quick", action="store_true", help="a small run that finishes in seconds (smoke test)"
@@ -45,13 +61,23 @@ def set_threads(threads: int) -> int:
 
 def environment(threads: int) -> str:
     """One line saying what the numbers were measured on."""
-    cpu = platform.processor() or platform.machine()
-    return f"torch {torch.__version__} | {cpu} | torch threads {threads}"
+    return f"torch {torch.__version__} | {_cpu_name()}, {os.cpu_count()} cores | torch threads {threads}"
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 @dataclass
 class Variant:
-    """One side of a comparison: a name, a callable to time, and what one call processes."""
+    """One side of a comparison: a name, a callable to time, and its timed rounds."""
 
     name: str
     run: Callable[[], object]
@@ -101,8 +127,8 @@ def print_table(
 
 
 def wide_console() -> Console:
-    """A console at least 120 columns wide, so piped output does not wrap the tables."""
-    return Console(width=max(Console().width, 120))
+    """A console at least 140 columns wide, so piped output does not wrap the tables."""
+    return Console(width=max(Console().width, 140))
 
 
 def _cell(value: object) -> str:

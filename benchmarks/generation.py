@@ -2,8 +2,8 @@
 
 Usage::
 
-    python benchmarks/generation.py                      # 256 new tokens, batch 1, default config
-    python benchmarks/generation.py --preset small --batch 4
+    python benchmarks/generation.py                      # 256 new tokens, batch 1 and 4
+    python benchmarks/generation.py --preset small --batch 1 4 8
     python benchmarks/generation.py --quick              # smoke test, a few seconds
 
 What is timed: :func:`uio.core.generation.generate` with ``DecodeOptions(strategy="greedy",
@@ -62,19 +62,27 @@ class NoEndOfSequence(UIOTransformer):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help="run config giving the model shape")
+    parser.add_argument(
+        "--config", default=DEFAULT_CONFIG, help="run config giving the model shape"
+    )
     parser.add_argument("--preset", default=None, help="model preset (overrides the config's)")
     parser.add_argument("--d-model", type=int, default=None, help="override model.d_model")
     parser.add_argument("--new-tokens", type=int, default=256, help="tokens decoded per row")
-    parser.add_argument("--batch", type=int, default=1, help="examples decoded together")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        nargs="+",
+        default=[1, 4],
+        help="examples decoded together; several values sweep the batch size (default: 1 4)",
+    )
     parser.add_argument("--input-tokens", type=int, default=64, help="encoder input length")
     parser.add_argument("--seed", type=int, default=0)
-    add_common_args(parser)
+    add_common_args(parser, default_repeats=5)
     args = parser.parse_args(argv)
     if args.quick:
         args.new_tokens = min(args.new_tokens, 48)
-        args.repeats = args.repeats or 1
-    args.repeats = args.repeats or 3
+        args.batch = args.batch[:1]
+        args.repeats = 1
     return args
 
 
@@ -92,7 +100,10 @@ def build(args: argparse.Namespace):
     return run, model.eval()
 
 
-def make_examples(run, batch: int, input_tokens: int, seed: int) -> tuple[list[ModelExample], list[str]]:
+def make_examples(
+    run, batch: int, input_tokens: int, seed: int
+) -> tuple[list[ModelExample], list[str]]:
+    """``batch`` prompts of random ids from the first modality's range, and their target modality."""
     vocab = run.vocab
     modality = next(iter(run.bound))
     r = vocab.range(modality)
@@ -114,58 +125,69 @@ def make_examples(run, batch: int, input_tokens: int, seed: int) -> tuple[list[M
     return examples, [modality] * batch
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    threads = set_threads(args.threads)
-    run, model = build(args)
-    examples, targets = make_examples(run, args.batch, args.input_tokens, args.seed)
+def measure(run, model, args: argparse.Namespace, batch: int) -> tuple[list[Variant], bool, bool]:
+    """Time both modes at one batch size; also whether they agree and decoded full length."""
+    examples, targets = make_examples(run, batch, args.input_tokens, args.seed)
     vocab, index = run.vocab, run.modality_index
     outputs: dict[bool, list[list[int]]] = {}
 
-    def decode(use_cache: bool, new_tokens: int = args.new_tokens):
+    def decode(use_cache: bool, new_tokens: int = args.new_tokens) -> None:
         opts = DecodeOptions(strategy="greedy", max_new_tokens=new_tokens, use_cache=use_cache)
-        out = generate(model, examples, targets, vocab, index, opts)
-        if new_tokens == args.new_tokens:
-            outputs[use_cache] = out
-        return out
+        outputs[use_cache] = generate(model, examples, targets, vocab, index, opts)
 
-    decode(True, 8)  # warm-up: allocator, SDPA dispatch
+    decode(True, 8)  # warm-up (allocator, SDPA dispatch); outputs are overwritten below
     decode(False, 8)
-    variants = [Variant("no cache (reference)", lambda: decode(False)), Variant("KV cache", lambda: decode(True))]
+    variants = [
+        Variant("no cache (reference)", lambda: decode(False)),
+        Variant("KV cache", lambda: decode(True)),
+    ]
     time_interleaved(variants, args.repeats)
-
     same = outputs[True] == outputs[False]
     full = all(len(row) == args.new_tokens for out in outputs.values() for row in out)
-    produced = args.batch * args.new_tokens
-    reference = variants[0].median
-    rows = [
-        [v.name, produced, v.median, spread(v.seconds), produced / v.median, ratio(reference, v.median)]
-        for v in variants
-    ]
-    shape = model.shape
-    params = count_parameters(model)["total"]
-    print_table(
-        f"Greedy generation, {args.new_tokens} new tokens x batch {args.batch}",
-        ["mode", "tokens", "seconds (median)", "spread", "tokens/s", "speed vs no cache"],
-        rows,
-        caption=(
-            f"model {run.config.model.preset or 'custom'}: d_model {shape.d_model}, "
-            f"{shape.encoder_layers}+{shape.decoder_layers} layers, {params / 1e6:.2f}M params, "
-            f"vocab {vocab.size} | input {args.input_tokens} tokens | {args.repeats} rounds\n"
-            f"{environment(threads)}\n"
-            f"identical tokens in both modes: {'yes' if same else 'NO'}; "
-            f"every row {args.new_tokens} tokens long: {'yes' if full else 'NO'}"
-        ),
-    )
     if not same:
-        first = next(
+        row, pos = next(
             (b, i)
             for b, (x, y) in enumerate(zip(outputs[True], outputs[False], strict=True))
             for i, (a, c) in enumerate(zip(x, y, strict=False))
             if a != c
         )
-        print(f"cached and uncached tokens differ first at row {first[0]}, position {first[1]}")
-    return 0 if same and full else 1
+        print(
+            f"batch {batch}: cached and uncached tokens differ first at row {row}, position {pos}"
+        )
+    return variants, same, full
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    threads = set_threads(args.threads)
+    run, model = build(args)
+    rows, checks, ok = [], [], True
+    for batch in args.batch:
+        variants, same, full = measure(run, model, args, batch)
+        ok &= same and full
+        produced = batch * args.new_tokens
+        reference = variants[0].median
+        for v in variants:
+            speed = ratio(reference, v.median)
+            rows.append(
+                [v.name, batch, produced, v.median, spread(v.seconds), produced / v.median, speed]
+            )
+        checks.append(f"batch {batch}: {'yes' if same else 'NO'}/{'yes' if full else 'NO'}")
+    shape = model.shape
+    params = count_parameters(model)["total"]
+    print_table(
+        f"Greedy generation, {args.new_tokens} new tokens per row",
+        ["mode", "batch", "tokens", "seconds (median)", "spread", "tokens/s", "speed vs no cache"],
+        rows,
+        caption=(
+            f"model {run.config.model.preset or 'custom'}: d_model {shape.d_model}, "
+            f"{shape.encoder_layers}+{shape.decoder_layers} layers, {params / 1e6:.2f}M params, "
+            f"vocab {run.vocab.size} | input {args.input_tokens} tokens | {args.repeats} rounds\n"
+            f"{environment(threads)}\n"
+            f"identical tokens in both modes / every row {args.new_tokens} tokens: {'; '.join(checks)}"
+        ),
+    )
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         ckpt_path = str(last) if last.exists() else None
     trainer.fit(module, datamodule=UIODataModule(run), ckpt_path=ckpt_path)
     final = run.out_dir / "checkpoints" / "last.ckpt"
-    trainer.save_checkpoint(final)
+    trainer.save_checkpoint(final, weights_only=False)
     console.print(f"[green]trained {trainer.global_step} steps[/]; checkpoint: {final}")
     return 0
 

@@ -83,8 +83,7 @@ class ModelConfig(_Section):
     )
     resampler: ResamplerConfig = Field(default_factory=ResamplerConfig)
     kernels: Literal["auto", "eager"] = "auto"
-    attention_backend: Literal["auto", "sdpa", "flex", "eager"] = "auto"
-    max_target_length: int = Field(64, gt=0)
+    attention_backend: Literal["auto", "sdpa", "eager"] = "auto"
     num_sentinels: int = Field(100, ge=0)
 
     @field_validator("head_dim")

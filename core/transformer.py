@@ -42,6 +42,7 @@ class TrunkShape:
     z_loss: float = 1e-4
     logit_scale: str = "rsqrt_d"
     kernels: str = "auto"
+    attention_backend: str = "auto"
     resampler_enabled: bool = False
     resampler_latents: int = 32
     resampler_layers: int = 2
@@ -67,6 +68,7 @@ class TrunkShape:
             z_loss=cfg.z_loss,
             logit_scale=cfg.logit_scale,
             kernels=cfg.kernels,
+            attention_backend=cfg.attention_backend,
             resampler_enabled=cfg.resampler.enabled,
             resampler_latents=cfg.resampler.latents,
             resampler_layers=cfg.resampler.layers,
@@ -189,7 +191,8 @@ class Attention(nn.Module):
             scale = 1.0
         else:
             scale = 1.0 / math.sqrt(self.head_dim)
-        out = _op("attention", self.shape, q)(
+        op = "attention_math" if self.shape.attention_backend == "eager" else "attention"
+        out = _op(op, self.shape, q)(
             q, k, v, mask, scale, self.shape.float32_attention_logits
         )
         b, _, n, _ = out.shape

@@ -136,6 +136,18 @@ def _describe(info: PluginInfo) -> str:
 
 def _collect(plugin: Any, info: PluginInfo) -> dict[str, list[Any]]:
     """Call every hook of one plugin with a plugin manager of its own."""
+    undecorated = [
+        name
+        for name in dir(plugin)
+        if name.startswith("uio_")
+        and callable(getattr(plugin, name, None))
+        and not hasattr(getattr(plugin, name), f"{hookspecs.PROJECT_NAME}_impl")
+    ]
+    if undecorated:
+        raise PluginError(
+            f"function(s) {', '.join(undecorated)} lack the @hookimpl decorator, so uio would "
+            "ignore them; fix: decorate them with `from uio.plugins import hookimpl`"
+        )
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     pm.register(plugin, name=info.name)
@@ -156,8 +168,12 @@ def _collect(plugin: Any, info: PluginInfo) -> dict[str, list[Any]]:
                 items.append(item)
         results[kind] = items
     # Recorded before the checks below, so a broken plugin still says what it would provide.
-    for kind in ("modalities", "tasks", "datasets"):
-        setattr(info, kind, [s.name for s in results[kind]])
+    info.modalities = [s.name for s in results["modalities"]]
+    info.objectives = [o.name for o in results["objectives"]] + [
+        o.name for s in results["modalities"] for o in s.objectives
+    ]
+    info.tasks = [s.name for s in results["tasks"]]
+    info.datasets = [s.name for s in results["datasets"]]
     for spec in results["modalities"]:
         if spec.api_version != API_VERSION:
             raise PluginError(

@@ -23,7 +23,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Version of this contract. A plugin declares the version it was written for;
-#: the registry refuses plugins whose major version differs.
+#: the registry refuses plugins that declare any other version.
 API_VERSION = 1
 
 

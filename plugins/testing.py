@@ -19,6 +19,7 @@ import io
 import math
 import pickle
 import random
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -126,8 +127,6 @@ def uio_isolated_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginSan
     sandbox = PluginSandbox(monkeypatch, isolated=True)
     yield sandbox
     sandbox.close()
-    # monkeypatch restores the environment after this teardown; forget what was loaded now.
-    reset_registry()
 
 
 @pytest.fixture
@@ -267,15 +266,19 @@ def check_modality_contract(
         f"{type(decoder).__name__} lacks decode(ids), score(prediction, reference) or render(value)",
     )
 
-    segments = [_check_value(spec, vocab_size, tokenizer, processor, decoder, i, v)
-                for i, v in enumerate(values)]
+    segments = [
+        _check_value(spec, vocab_size, tokenizer, processor, decoder, i, v)
+        for i, v in enumerate(values)
+    ]
     _check_encoder(spec, cfg, vocab_size, segments)
     _check_tokenizer_state(spec, cfg, tokenizer, values)
     _check_pickle(spec, processor, values)
     _check_objectives(spec, vocab_size, segments)
 
 
-def _check_tokenizer(spec: ModalitySpec, cfg: BaseModel, vocab_size: int, values: list) -> Tokenizer:
+def _check_tokenizer(
+    spec: ModalitySpec, cfg: BaseModel, vocab_size: int, values: list
+) -> Tokenizer:
     name = spec.name
     with _step(name, "build_tokenizer(config)"):
         tokenizer = spec.build_tokenizer(cfg)
@@ -304,8 +307,7 @@ def _check_tokenizer(spec: ModalitySpec, cfg: BaseModel, vocab_size: int, values
             with _step(name, "tokenizer.fit(sample_values, out_dir)"):
                 figures = tokenizer.fit(values, Path(tmp))
         _require(
-            isinstance(figures, dict)
-            and all(isinstance(v, int | float) for v in figures.values()),
+            isinstance(figures, dict) and all(isinstance(v, int | float) for v in figures.values()),
             name,
             "tokenizer.fit",
             f"must return a dict of summary figures (str -> float), got {_preview(figures)}",
@@ -329,15 +331,31 @@ def _check_value(
     with _step(name, f"processor.input_segment({where})"):
         segment = processor.input_segment(value, ctx)
     check = f"processor.input_segment({where})"
-    _require(isinstance(segment, Segment), name, check,
-             f"must return a uio.plugins.Segment, got {type(segment).__name__}")
-    _require(segment.modality == name, name, check,
-             f"segment.modality is {segment.modality!r}; it must be the spec's name {name!r}")
+    _require(
+        isinstance(segment, Segment),
+        name,
+        check,
+        f"must return a uio.plugins.Segment, got {type(segment).__name__}",
+    )
+    _require(
+        segment.modality == name,
+        name,
+        check,
+        f"segment.modality is {segment.modality!r}; it must be the spec's name {name!r}",
+    )
     if segment.ids is not None:
-        _require(isinstance(segment.ids, torch.Tensor) and segment.ids.dim() == 1, name, check,
-                 "segment.ids must be a 1D tensor of local ids")
-        _require(not segment.ids.is_floating_point(), name, check,
-                 f"segment.ids must be integers, got dtype {segment.ids.dtype}")
+        _require(
+            isinstance(segment.ids, torch.Tensor) and segment.ids.dim() == 1,
+            name,
+            check,
+            "segment.ids must be a 1D tensor of local ids",
+        )
+        _require(
+            not segment.ids.is_floating_point(),
+            name,
+            check,
+            f"segment.ids must be integers, got dtype {segment.ids.dtype}",
+        )
         _check_ids(segment.ids.tolist(), vocab_size, name, check)
     else:
         _require(segment.num_tokens > 0, name, check, "a features segment must set num_tokens > 0")
@@ -355,7 +373,9 @@ def _check_value(
     check = f"processor.target_ids({where})"
     with _step(name, check):
         target = processor.target_ids(value, ctx)
-    _require(isinstance(target, list), name, check, f"must return a list, got {type(target).__name__}")
+    _require(
+        isinstance(target, list), name, check, f"must return a list, got {type(target).__name__}"
+    )
     _check_ids(target, vocab_size, name, check)
 
     check = f"tokenizer.encode({where})"
@@ -367,10 +387,18 @@ def _check_value(
         decoded = decoder.decode(ids)
         scores = decoder.score(decoded, value)
         rendered = decoder.render(decoded)
-    _require(isinstance(scores, dict) and bool(scores), name, check,
-             f"decoder.score must return a non-empty dict of metrics, got {_preview(scores)}")
-    _require(isinstance(rendered, str), name, check,
-             f"decoder.render must return a str, got {type(rendered).__name__}")
+    _require(
+        isinstance(scores, dict) and bool(scores),
+        name,
+        check,
+        f"decoder.score must return a non-empty dict of metrics, got {_preview(scores)}",
+    )
+    _require(
+        isinstance(rendered, str),
+        name,
+        check,
+        f"decoder.render must return a str, got {type(rendered).__name__}",
+    )
     imperfect = {k: v for k, v in scores.items() if not math.isclose(float(v), 1.0)}
     _require(
         not imperfect,
@@ -383,14 +411,20 @@ def _check_value(
     return segment
 
 
-def _check_encoder(spec: ModalitySpec, cfg: BaseModel, vocab_size: int, segments: list[Segment]) -> None:
+def _check_encoder(
+    spec: ModalitySpec, cfg: BaseModel, vocab_size: int, segments: list[Segment]
+) -> None:
     name = spec.name
     table = torch.nn.Embedding(_OFFSET + max(vocab_size, 1), _D_MODEL)
     ctx = EncoderContext(d_model=_D_MODEL, embed_ids=table)
     with _step(name, "build_input_encoder(config, ctx)"):
         encoder = spec.build_input_encoder(cfg, ctx)
-    _require(isinstance(encoder, torch.nn.Module), name, "input encoder",
-             f"must be a torch.nn.Module, got {type(encoder).__name__}")
+    _require(
+        isinstance(encoder, torch.nn.Module),
+        name,
+        "input encoder",
+        f"must be a torch.nn.Module, got {type(encoder).__name__}",
+    )
     _require(
         all(p is not table.weight for p in encoder.parameters()),
         name,
@@ -413,7 +447,12 @@ def _check_encoder(spec: ModalitySpec, cfg: BaseModel, vocab_size: int, segments
     check = f"input encoder on {len(payloads)} payload(s) of {total} tokens"
     with _step(name, check):
         out = encoder(payloads)
-    _require(isinstance(out, torch.Tensor), name, check, f"must return a tensor, got {type(out).__name__}")
+    _require(
+        isinstance(out, torch.Tensor),
+        name,
+        check,
+        f"must return a tensor, got {type(out).__name__}",
+    )
     _require(
         tuple(out.shape) == (total, _D_MODEL),
         name,
@@ -421,35 +460,53 @@ def _check_encoder(spec: ModalitySpec, cfg: BaseModel, vocab_size: int, segments
         f"returned shape {list(out.shape)}, expected [{total}, {_D_MODEL}] (one row per token, "
         f"d_model={_D_MODEL}, all payloads concatenated in order)",
     )
-    _require(out.is_floating_point() and bool(torch.isfinite(out).all()), name, check,
-             "embeddings must be finite floats")
+    _require(
+        out.is_floating_point() and bool(torch.isfinite(out).all()),
+        name,
+        check,
+        "embeddings must be finite floats",
+    )
 
 
-def _check_tokenizer_state(spec: ModalitySpec, cfg: BaseModel, tokenizer: Tokenizer, values: list) -> None:
+def _check_tokenizer_state(
+    spec: ModalitySpec, cfg: BaseModel, tokenizer: Tokenizer, values: list
+) -> None:
     name = spec.name
-    check = "tokenizer.state_dict() -> torch.save -> torch.load(weights_only=True) -> fresh tokenizer"
+    check = (
+        "tokenizer.state_dict() -> torch.save -> torch.load(weights_only=True) -> fresh tokenizer"
+    )
     with _step(name, check):
         fingerprint = tokenizer.fingerprint()
         buffer = io.BytesIO()
         torch.save(tokenizer.state_dict(), buffer)
         buffer.seek(0)
-    _require(isinstance(fingerprint, str) and bool(fingerprint), name, "tokenizer.fingerprint()",
-             f"must return a non-empty str, got {_preview(fingerprint)}")
+    _require(
+        isinstance(fingerprint, str) and bool(fingerprint),
+        name,
+        "tokenizer.fingerprint()",
+        f"must return a non-empty str, got {_preview(fingerprint)}",
+    )
     try:
         state = torch.load(buffer, weights_only=True)
     except Exception as exc:  # noqa: BLE001
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        why = f"it holds a {found.group(1)}" if found else f"{type(exc).__name__}: {exc}"
         raise _fail(
             name,
             check,
-            f"the state does not load with weights_only=True ({type(exc).__name__}: {exc}); "
-            f"keep it to tensors and plain containers (dict, list, str, int, float, bool)",
+            f"the state does not load with weights_only=True ({why}); keep it to tensors and "
+            f"plain containers (dict, list, str, int, float, bool), as checkpoints require",
         ) from exc
     with _step(name, check):
         fresh = spec.build_tokenizer(cfg)
         fresh.load_state_dict(state)
         restored = fresh.fingerprint()
-    _require(restored == fingerprint, name, check,
-             f"fingerprint {restored!r} after loading differs from {fingerprint!r}")
+    _require(
+        restored == fingerprint,
+        name,
+        check,
+        f"fingerprint {restored!r} after loading differs from {fingerprint!r}",
+    )
     for i, value in enumerate(values):
         with _step(name, check):
             same = list(fresh.encode(value)) == list(tokenizer.encode(value))
@@ -469,7 +526,9 @@ def _check_pickle(spec: ModalitySpec, processor: Processor, values: list) -> Non
         same = (a.ids is None and b.ids is None) or (
             a.ids is not None and b.ids is not None and torch.equal(a.ids, b.ids)
         )
-        _require(same, name, check, f"the unpickled processor segments sample value #{i} differently")
+        _require(
+            same, name, check, f"the unpickled processor segments sample value #{i} differently"
+        )
 
 
 def _check_objectives(spec: ModalitySpec, vocab_size: int, segments: list[Segment]) -> None:
@@ -480,14 +539,22 @@ def _check_objectives(spec: ModalitySpec, vocab_size: int, segments: list[Segmen
     targets = [s for s in segments if s.ids is not None and s.ids.numel() > 0]
     for objective in spec.objectives:
         check = f"objective {objective.name!r}"
-        _require(name in objective.target_modalities, name, check,
-                 f"target_modalities {objective.target_modalities} do not include {name!r}")
+        _require(
+            name in objective.target_modalities,
+            name,
+            check,
+            f"target_modalities {objective.target_modalities} do not include {name!r}",
+        )
         for seg in targets[:4]:
             example = ObjectiveExample(
                 inputs=[], target=Segment(name, ids=seg.ids + _OFFSET), task="contract"
             )
             with _step(name, check):
                 out = objective.apply(example, random.Random(0), ctx)
-            _require(isinstance(out, ObjectiveExample), name, check,
-                     f"apply must return an ObjectiveExample, got {type(out).__name__}")
+            _require(
+                isinstance(out, ObjectiveExample),
+                name,
+                check,
+                f"apply must return an ObjectiveExample, got {type(out).__name__}",
+            )
             _require(out.target.ids is not None, name, check, "the returned target has no ids")

@@ -100,3 +100,14 @@ def test_resampler_compresses_to_latents():
     assert out.shape == (5, 32)
     counts = count_parameters(model)
     assert counts["resampler"] > 0
+
+
+def test_sdpa_equals_written_out_attention_on_packed_rows():
+    vocab = tiny_vocab()
+    a = example(vocab, [1, 2, 3, 4], [5, 6])
+    b = example(vocab, [7, 8, 9], [10, 11, 12])
+    batch = collate_rows([[a, b], [b]], 24, 8, {"tokens": 1})
+    with torch.no_grad():
+        sdpa = tiny_model(vocab, attention_backend="sdpa").eval()(batch)["ce"]
+        math = tiny_model(vocab, attention_backend="eager").eval()(batch)["ce"]
+    torch.testing.assert_close(sdpa, math, rtol=1e-5, atol=1e-5)

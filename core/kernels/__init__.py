@@ -14,7 +14,10 @@ from typing import Any
 
 from uio.core.kernels import reference
 
-OPS = ("rms_norm", "swiglu", "rotary_tables", "apply_rotary", "attention", "linear_cross_entropy")
+OPS = (
+    "rms_norm", "swiglu", "rotary_tables", "apply_rotary", "attention", "attention_math",
+    "linear_cross_entropy",
+)
 
 
 @dataclass(frozen=True)

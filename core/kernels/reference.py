@@ -69,6 +69,24 @@ def attention(
     return out.to(dtype)
 
 
+def attention_math(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+    scale: float,
+    float32_logits: bool = True,
+) -> torch.Tensor:
+    """Attention written out (matmul, mask, softmax): the reference SDPA is checked against."""
+    dtype = v.dtype
+    if float32_logits:
+        q, k, v = q.float(), k.float(), v.float()
+    logits = (q @ k.transpose(-1, -2)) * scale
+    if mask is not None:
+        logits = logits.masked_fill(~mask, float("-inf"))
+    return (logits.softmax(-1) @ v).to(dtype)
+
+
 def linear_cross_entropy(
     hidden: torch.Tensor,
     weight: torch.Tensor,

@@ -14,9 +14,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
-
 from uio.plugins import (
-    API_VERSION,
     EncoderContext,
     ModalitySpec,
     ObjectiveContext,
@@ -144,7 +142,9 @@ class DigitsDecoder:
         return str(value)
 
 
-def direct(example: ObjectiveExample, rng: random.Random, ctx: ObjectiveContext) -> ObjectiveExample:
+def direct(
+    example: ObjectiveExample, rng: random.Random, ctx: ObjectiveContext
+) -> ObjectiveExample:
     """[S]: the task's inputs -> its target, unchanged (the example as the task built it)."""
     return example
 
@@ -159,7 +159,7 @@ DIRECT = ObjectiveSpec(
 
 DIGITS_SPEC = ModalitySpec(
     name=NAME,
-    api_version=API_VERSION,
+    api_version=1,  # the contract this code was written for; another uio refuses it
     config_model=DigitsConfig,
     vocab_size=len(ALPHABET),
     build_tokenizer=DigitsTokenizer,
