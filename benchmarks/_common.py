@@ -32,9 +32,8 @@ def add_common_args(
     """``--threads``, ``--repeats`` and ``--quick``, the flags every benchmark takes.
 
     One thread by default: on a small machine shared with other jobs, a second
-    intra-op thread spends its time waiting at OpenMP barriers (decoding ran
-    about 30x slower with 2 threads than with 1 while other jobs kept both
-    cores busy).
+    intra-op thread spends its time waiting at OpenMP barriers: with 2 threads
+    decoding ran 2.5x to 30x slower than with 1, depending on the other load.
     """
     parser.add_argument(
         "--threads",

@@ -136,11 +136,14 @@ class Density:
 
 
 def shapes(batches: list[PackedBatch]) -> str:
-    """Encoder x decoder row lengths (a range when they vary, as with padding)."""
-    enc = sorted({b.enc_segment_ids.shape[1] for b in batches})
-    dec = sorted({b.dec_segment_ids.shape[1] for b in batches})
-    span = lambda xs: str(xs[0]) if len(xs) == 1 else f"{xs[0]}-{xs[-1]}"  # noqa: E731
-    return f"{batches[0].enc_segment_ids.shape[0]} x ({span(enc)} + {span(dec)})"
+    """Rows x (encoder + decoder length); a range when lengths vary, as with padding."""
+
+    def span(lengths: set[int]) -> str:
+        return str(min(lengths)) if len(lengths) == 1 else f"{min(lengths)}-{max(lengths)}"
+
+    enc = span({b.enc_segment_ids.shape[1] for b in batches})
+    dec = span({b.dec_segment_ids.shape[1] for b in batches})
+    return f"{batches[0].enc_segment_ids.shape[0]} x ({enc} + {dec})"
 
 
 def trainer(run: Run, model: torch.nn.Module, batches: list[PackedBatch]):

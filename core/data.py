@@ -48,6 +48,7 @@ class TrainStream(IterableDataset):
         modality_index: dict[str, int],
         packing: bool = True,
         start: StreamState | None = None,
+        window: int | None = None,
     ) -> None:
         if not sources:
             raise ValueError("the data mixture has no training examples")
@@ -61,6 +62,9 @@ class TrainStream(IterableDataset):
         self.modality_index = modality_index
         self.packing = packing
         self.start = start or StreamState()
+        # Examples the packer chooses from: wide enough that the last gaps of a
+        # row find a short example (measured by benchmarks/packing.py).
+        self.window = window or 32 * rows
 
     def example(self, k: int) -> ModelExample:
         """Example ``k`` of the stream."""
@@ -76,7 +80,7 @@ class TrainStream(IterableDataset):
         state = self.start
         buffer = [self.example(k) for k in state.waiting]
         k = state.next_index
-        window = 8 * self.rows if self.packing else self.rows
+        window = self.window if self.packing else self.rows
         batch_index = 0
         while True:
             while len(buffer) < window:

@@ -72,6 +72,7 @@ class Decoder:
         self.enc = model.encode(batch)
         self.enc_positions = batch.enc_positions
         self.cross_mask = (batch.enc_segment_ids > 0)[:, None, None, :]
+        self.enc_rotary = model.rotary(self.enc_positions)
         self.device = device
 
     def expand(self, times: int) -> None:
@@ -79,6 +80,8 @@ class Decoder:
         self.enc = self.enc.repeat_interleave(times, 0)
         self.enc_positions = self.enc_positions.repeat_interleave(times, 0)
         self.cross_mask = self.cross_mask.repeat_interleave(times, 0)
+        if self.enc_rotary is not None:
+            self.enc_rotary = tuple(t.repeat_interleave(times, 0) for t in self.enc_rotary)
 
     def step_logits(self, tokens: torch.Tensor, cache: list[dict] | None) -> torch.Tensor:
         """Logits ``[B, V]`` for the next token after ``tokens [B, T]``."""
@@ -86,11 +89,15 @@ class Decoder:
         if cache is not None:
             new = tokens[:, -1:]
             pos = torch.full((tokens.shape[0], 1, 2), t - 1, device=self.device)
-            hidden = self.model.decode(new, pos, self.enc, self.enc_positions, None, self.cross_mask, cache)
+            hidden = self.model.decode(
+                new, pos, self.enc, self.enc_positions, None, self.cross_mask, cache, self.enc_rotary
+            )
         else:
             pos = torch.arange(t, device=self.device)[None, :, None].expand(tokens.shape[0], t, 2)
             causal = torch.ones(t, t, dtype=torch.bool, device=self.device).tril()[None, None]
-            hidden = self.model.decode(tokens, pos, self.enc, self.enc_positions, causal, self.cross_mask)
+            hidden = self.model.decode(
+                tokens, pos, self.enc, self.enc_positions, causal, self.cross_mask, None, self.enc_rotary
+            )
         return self.model.logits(hidden[:, -1])
 
 

@@ -109,7 +109,15 @@ def check_fits(example: ModelExample, encoder_length: int, decoder_length: int) 
 def pack_rows(
     examples: Sequence[ModelExample], rows: int, encoder_length: int, decoder_length: int
 ) -> tuple[list[list[ModelExample]], list[ModelExample]]:
-    """First-fit-decreasing: place examples into ``rows`` rows; return rows and leftovers."""
+    """Place examples into ``rows`` rows; return the rows and the examples left over.
+
+    First-fit-decreasing on each example's larger share of a row (encoder or
+    decoder side), so that neither side runs out first when their ratio varies.
+    """
+
+    def share(ex: ModelExample) -> float:
+        return max(ex.encoder_tokens / encoder_length, ex.decoder_tokens / decoder_length)
+
     order = sorted(range(len(examples)), key=lambda i: -examples[i].encoder_tokens)
     placed: list[list[ModelExample]] = [[] for _ in range(rows)]
     free_enc = [encoder_length] * rows
@@ -117,14 +125,16 @@ def pack_rows(
     leftover_idx = []
     for i in order:
         ex = examples[i]
-        for r in range(rows):
-            if ex.encoder_tokens <= free_enc[r] and ex.decoder_tokens <= free_dec[r]:
-                placed[r].append(ex)
-                free_enc[r] -= ex.encoder_tokens
-                free_dec[r] -= ex.decoder_tokens
-                break
-        else:
+        fits = [r for r in range(rows) if ex.encoder_tokens <= free_enc[r] and ex.decoder_tokens <= free_dec[r]]
+        if not fits:
             leftover_idx.append(i)
+            continue
+        # Best fit: the row this example fills most tightly.
+        r = min(fits, key=lambda r: (free_enc[r] - ex.encoder_tokens) / encoder_length
+                + (free_dec[r] - ex.decoder_tokens) / decoder_length)
+        placed[r].append(ex)
+        free_enc[r] -= ex.encoder_tokens
+        free_dec[r] -= ex.decoder_tokens
     leftover_idx.sort()  # keep stream order for what waits
     return [r for r in placed if r], [examples[i] for i in leftover_idx]
 
@@ -139,10 +149,10 @@ def packed_batches(
 ) -> Iterator[PackedBatch]:
     """Pack a stream of examples into batches of ``rows`` rows of fixed lengths.
 
-    ``window`` examples are considered at a time (default ``8 * rows``); those
+    ``window`` examples are considered at a time (default ``32 * rows``); those
     that do not fit wait for the next batch.
     """
-    window = window or 8 * rows
+    window = window or 32 * rows
     buffer: list[ModelExample] = []
     iterator = iter(stream)
     exhausted = False

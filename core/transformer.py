@@ -388,11 +388,17 @@ class UIOTransformer(nn.Module):
         self_mask: torch.Tensor | None,
         cross_mask: torch.Tensor,
         cache: list[dict] | None = None,
+        enc_rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Decoder hidden states ``[B, T, d]`` (before the output projection)."""
+        """Decoder hidden states ``[B, T, d]`` (before the output projection).
+
+        ``enc_rotary`` may pass the encoder's rotary tables, computed once, when
+        decoding step by step.
+        """
         x = self.embed_ids(dec_ids)
         rotary = self.rotary(dec_positions)
-        enc_rotary = self.rotary(enc_positions)
+        if enc_rotary is None:
+            enc_rotary = self.rotary(enc_positions)
         for i, layer in enumerate(self.decoder_layers):
             layer_cache = cache[i] if cache is not None else None
             x = layer(x, enc, self_mask, cross_mask, rotary, enc_rotary, layer_cache)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from core_fixtures import example, tiny_model, tiny_vocab
 
@@ -56,6 +57,21 @@ def _train_copy(vocab):
     return model
 
 
+def test_beam_of_one_is_greedy_and_beam_cache_is_exact():
+    vocab = tiny_vocab()
+    model = tiny_model(vocab)
+    exs = _examples(vocab)
+    targets = ["tokens"] * len(exs)
+    greedy = generate(model, exs, targets, vocab, INDEX, DecodeOptions(max_new_tokens=10))
+    beam1 = generate(model, exs, targets, vocab, INDEX, DecodeOptions(strategy="beam", num_beams=1, max_new_tokens=10))
+    assert beam1 == greedy
+    cached = generate(model, exs, targets, vocab, INDEX, DecodeOptions(strategy="beam", num_beams=3, max_new_tokens=10))
+    plain = generate(model, exs, targets, vocab, INDEX,
+                     DecodeOptions(strategy="beam", num_beams=3, max_new_tokens=10, use_cache=False))
+    assert cached == plain
+
+
+@pytest.mark.slow
 def test_beam_and_greedy_agree_on_a_learned_copy_task():
     vocab = tiny_vocab()
     model = _train_copy(vocab)
