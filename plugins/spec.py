@@ -243,7 +243,13 @@ class DatasetSpec(BaseModel):
 
     ``build(options, split, seed)`` returns raw examples: dicts with a ``"task"``
     key naming a :class:`TaskSpec` and the fields that task reads. ``options`` is
-    an instance of ``config_model`` validated from the mixture entry.
+    an instance of ``config_model`` validated from the mixture entry. ``build``
+    must be deterministic in ``(options, split, seed)`` and picklable.
+
+    Reserved keys of a raw example: ``task``; ``id`` (named in errors);
+    ``group`` (metrics are grouped by it instead of the task name); keys starting
+    with ``_`` are metadata, e.g. ``_base_dir`` (the folder relative file paths
+    are resolved against, given to processors as ``ProcessContext.base_dir``).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)

@@ -143,6 +143,19 @@ def test_heldout_questions_concern_an_unseen_pair(heldout: list[dict]) -> None:
         assert any((o["color"], o["shape"]) in held for o in named), example
 
 
+def test_heldout_questions_about_any_object_when_asked() -> None:
+    held = holdout_pairs(0.2)
+    options = SceneQAConfig(heldout_examples=300, heldout_about_unseen=False)
+    about_seen = 0
+    for example in build_scene_qa(options, "heldout", 0):
+        assert pairs_of(example) & held
+        assert example["answer"] == expected_answer(example)
+        if example["task"] in ("scene.color", "scene.shape", "scene.where"):
+            target = find(example["query"]["object"], parse(example["scene"]))
+            about_seen += (target["color"], target["shape"]) not in held
+    assert about_seen > 50
+
+
 def test_answers_match_an_independent_reading(train: list[dict], heldout: list[dict]) -> None:
     for example in train + heldout:
         assert example["answer"] == expected_answer(example), example

@@ -22,6 +22,9 @@ class SceneQAConfig(BaseModel):
         describe_fraction: share of ``train`` examples of kind ``scene.describe``
             (the bare scene text, for denoising objectives such as span corruption).
         kinds: restrict the question kinds (e.g. ``["scene.count"]``); ``None``: all.
+        heldout_about_unseen: held-out questions (other than counts) are about an
+            object of an unseen pair, so answering needs composition; ``False``:
+            about any object, the unseen pair then only being present in the scene.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -33,6 +36,7 @@ class SceneQAConfig(BaseModel):
     holdout_fraction: float = 0.2
     describe_fraction: float = Field(0.0, ge=0.0, le=1.0)
     kinds: list[str] | None = None
+    heldout_about_unseen: bool = True
 
     @field_validator("holdout_fraction")
     @classmethod

@@ -48,12 +48,13 @@ def build_scene_qa(
     kinds = options.question_kinds
     schedule = [kinds[i % len(kinds)] for i in range(total - n_describe)] + [DESCRIBE] * n_describe
     rng.shuffle(schedule)
+    unseen = held if split == "heldout" and options.heldout_about_unseen else None
 
     examples = []
     for index, kind in enumerate(schedule):
         for _ in range(_MAX_DRAWS):
             objects = _draw_scene(rng, options, split, held, pool)
-            example = _make_example(kind, f"{split}-{index}", objects, split, held, rng)
+            example = _make_example(kind, f"{split}-{index}", objects, unseen, rng)
             if example is not None:
                 examples.append(example)
                 break
@@ -89,16 +90,15 @@ def _make_example(
     kind: str,
     example_id: str,
     objects: list[SceneObject],
-    split: str,
-    held: frozenset[Pair],
+    unseen: frozenset[Pair] | None,
     rng: random.Random,
 ) -> dict[str, Any] | None:
     scene = describe(objects)
     if kind == DESCRIBE:
         return {"task": kind, "id": example_id, "scene": scene, "query": {}, "answer": scene}
-    # Held-out questions are about an unseen combination, so that answering
-    # them needs composition rather than recall of training pairs.
-    focus = objects if split == "train" else [o for o in objects if o.pair in held]
+    # Questions about an unseen combination need composition, not recall of
+    # the training pairs.
+    focus = objects if unseen is None else [o for o in objects if o.pair in unseen]
     query = ask(kind, objects, focus, rng)
     if query is None:
         return None
