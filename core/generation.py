@@ -70,18 +70,13 @@ class Decoder:
         batch = collate_rows([[ex] for ex in bare], enc_len, 1, modality_index)
         batch = _to_device(batch, device)
         self.enc = model.encode(batch)
-        self.enc_positions = batch.enc_positions
         self.cross_mask = (batch.enc_segment_ids > 0)[:, None, None, :]
-        self.enc_rotary = model.rotary(self.enc_positions)
         self.device = device
 
     def expand(self, times: int) -> None:
         """Repeat every example ``times`` times (beam search)."""
         self.enc = self.enc.repeat_interleave(times, 0)
-        self.enc_positions = self.enc_positions.repeat_interleave(times, 0)
         self.cross_mask = self.cross_mask.repeat_interleave(times, 0)
-        if self.enc_rotary is not None:
-            self.enc_rotary = tuple(t.repeat_interleave(times, 0) for t in self.enc_rotary)
 
     def step_logits(self, tokens: torch.Tensor, cache: list[dict] | None) -> torch.Tensor:
         """Logits ``[B, V]`` for the next token after ``tokens [B, T]``."""
@@ -89,15 +84,11 @@ class Decoder:
         if cache is not None:
             new = tokens[:, -1:]
             pos = torch.full((tokens.shape[0], 1, 2), t - 1, device=self.device)
-            hidden = self.model.decode(
-                new, pos, self.enc, self.enc_positions, None, self.cross_mask, cache, self.enc_rotary
-            )
+            hidden = self.model.decode(new, pos, self.enc, None, self.cross_mask, cache)
         else:
             pos = torch.arange(t, device=self.device)[None, :, None].expand(tokens.shape[0], t, 2)
             causal = torch.ones(t, t, dtype=torch.bool, device=self.device).tril()[None, None]
-            hidden = self.model.decode(
-                tokens, pos, self.enc, self.enc_positions, causal, self.cross_mask, None, self.enc_rotary
-            )
+            hidden = self.model.decode(tokens, pos, self.enc, causal, self.cross_mask)
         return self.model.logits(hidden[:, -1])
 
 

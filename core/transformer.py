@@ -160,7 +160,6 @@ class Attention(nn.Module):
         q_rotary: tuple[torch.Tensor, torch.Tensor] | None,
         *,
         source: torch.Tensor | None = None,
-        k_rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
         cache: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Attend from ``x`` to itself, or to ``source`` (cross-attention).
@@ -176,7 +175,7 @@ class Attention(nn.Module):
             if cache is not None and "k" in cache:
                 k, v = cache["k"], cache["v"]
             else:
-                k, v = self.project_kv(source, k_rotary)
+                k, v = self.project_kv(source, None)
                 if cache is not None:
                     cache["k"], cache["v"] = k, v
         else:
@@ -228,15 +227,14 @@ class DecoderLayer(nn.Module):
         self.mlp = MLP(shape)
         self.dropout = nn.Dropout(shape.dropout)
 
-    def forward(self, x, enc, self_mask, cross_mask, rotary, enc_rotary, cache=None):
+    def forward(self, x, enc, self_mask, cross_mask, rotary, cache=None):
         self_cache = cache.setdefault("self", {}) if cache is not None else None
         cross_cache = cache.setdefault("cross", {}) if cache is not None else None
         x = x + self.dropout(self.self_attn(self.self_norm(x), self_mask, rotary, cache=self_cache))
+        # No rotary in cross-attention: decoder steps and encoder tokens live in
+        # unrelated position spaces, so a relative angle between them is noise.
         x = x + self.dropout(
-            self.cross_attn(
-                self.cross_norm(x), cross_mask, rotary,
-                source=enc, k_rotary=enc_rotary, cache=cross_cache,
-            )
+            self.cross_attn(self.cross_norm(x), cross_mask, None, source=enc, cache=cross_cache)
         )
         return x + self.dropout(self.mlp(self.mlp_norm(x)))
 
@@ -384,24 +382,16 @@ class UIOTransformer(nn.Module):
         dec_ids: torch.Tensor,
         dec_positions: torch.Tensor,
         enc: torch.Tensor,
-        enc_positions: torch.Tensor,
         self_mask: torch.Tensor | None,
         cross_mask: torch.Tensor,
         cache: list[dict] | None = None,
-        enc_rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Decoder hidden states ``[B, T, d]`` (before the output projection).
-
-        ``enc_rotary`` may pass the encoder's rotary tables, computed once, when
-        decoding step by step.
-        """
+        """Decoder hidden states ``[B, T, d]`` (before the output projection)."""
         x = self.embed_ids(dec_ids)
         rotary = self.rotary(dec_positions)
-        if enc_rotary is None:
-            enc_rotary = self.rotary(enc_positions)
         for i, layer in enumerate(self.decoder_layers):
             layer_cache = cache[i] if cache is not None else None
-            x = layer(x, enc, self_mask, cross_mask, rotary, enc_rotary, layer_cache)
+            x = layer(x, enc, self_mask, cross_mask, rotary, layer_cache)
         return self.decoder_norm(x)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -413,9 +403,7 @@ class UIOTransformer(nn.Module):
         enc = self.encode(batch)
         self_mask = block_mask(batch.dec_segment_ids, batch.dec_segment_ids, causal=True)
         cross_mask = block_mask(batch.dec_segment_ids, batch.enc_segment_ids, causal=False)
-        hidden = self.decode(
-            batch.dec_input_ids, batch.dec_positions, enc, batch.enc_positions, self_mask, cross_mask
-        )
+        hidden = self.decode(batch.dec_input_ids, batch.dec_positions, enc, self_mask, cross_mask)
         ce, z = get_op("linear_cross_entropy", self.shape.kernels, hidden.device.type)(
             hidden.reshape(-1, hidden.shape[-1]),
             self.token_embedding.weight,

@@ -320,3 +320,15 @@ def test_plugin_registers_and_pickles() -> None:
         pickle.loads(pickle.dumps(spec.build))
     options = dataset.config_model.model_validate({"train_examples": 5})
     assert len(dataset.build(options, "train", 0)) == 5
+
+
+def test_unique_shapes_gives_each_object_its_own_shape():
+    from uio.modalities.scenes import SceneQAConfig, build_scene_qa
+
+    options = SceneQAConfig(train_examples=300, heldout_examples=100, unique_shapes=True)
+    for split in ("train", "heldout"):
+        for example in build_scene_qa(options, split, 0):
+            shapes = [sentence.split()[3] for sentence in example["scene"].split(". ") if sentence]
+            assert len(shapes) == len(set(shapes)), example["scene"]
+    with pytest.raises(ValueError, match="unique_shapes needs max_objects <= 6"):
+        SceneQAConfig(unique_shapes=True, max_objects=7, holdout_fraction=0.05)

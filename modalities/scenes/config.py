@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from uio.modalities.scenes.holdout import num_holdout_pairs, train_pairs
 from uio.modalities.scenes.questions import QUESTION_KINDS, RELATION
-from uio.modalities.scenes.world import NUM_CELLS
+from uio.modalities.scenes.world import NUM_CELLS, SHAPES
 
 
 class SceneQAConfig(BaseModel):
@@ -21,6 +21,8 @@ class SceneQAConfig(BaseModel):
             in training; every held-out scene contains at least one of them.
         describe_fraction: share of ``train`` examples of kind ``scene.describe``
             (the bare scene text, for denoising objectives such as span corruption).
+        unique_shapes: every object of a scene has a shape of its own, so one
+            word can name it (an easier reading task; colours may repeat).
         kinds: restrict the question kinds (e.g. ``["scene.count"]``); ``None``: all.
         heldout_about_unseen: held-out questions (other than counts) are about an
             object of an unseen pair, so answering needs composition; ``False``:
@@ -35,6 +37,7 @@ class SceneQAConfig(BaseModel):
     max_objects: int = Field(4, ge=1)
     holdout_fraction: float = 0.2
     describe_fraction: float = Field(0.0, ge=0.0, le=1.0)
+    unique_shapes: bool = False
     kinds: list[str] | None = None
     heldout_about_unseen: bool = True
 
@@ -73,6 +76,11 @@ class SceneQAConfig(BaseModel):
                 f"max_objects={self.max_objects} exceeds the {available} (colour, shape) pairs "
                 f"left for training with holdout_fraction={self.holdout_fraction}; objects of "
                 f"a scene have distinct pairs, so lower max_objects or holdout_fraction"
+            )
+        if self.unique_shapes and self.max_objects > len(SHAPES):
+            raise ValueError(
+                f"unique_shapes needs max_objects <= {len(SHAPES)} (one shape per object); "
+                f"got max_objects={self.max_objects}"
             )
         if RELATION in self.question_kinds and self.max_objects < 2:
             raise ValueError("scene.relation questions need max_objects >= 2")

@@ -74,10 +74,17 @@ def _draw_scene(
     count = rng.randint(options.min_objects, options.max_objects)
     cells = rng.sample(range(NUM_CELLS), count)
     if split == "train":
-        pairs = rng.sample(list(pool), count)
+        candidates = list(pool)
+        pairs = []
     else:
-        first = rng.choice(sorted(held))
-        pairs = [first, *rng.sample([p for p in _ALL_PAIRS if p != first], count - 1)]
+        pairs = [rng.choice(sorted(held))]
+        candidates = [p for p in _ALL_PAIRS if p != pairs[0]]
+    while len(pairs) < count:
+        pair = rng.choice(candidates)
+        candidates.remove(pair)
+        if options.unique_shapes and any(pair[1] == p[1] for p in pairs):
+            continue
+        pairs.append(pair)
     objects = [
         SceneObject(size=rng.choice(SIZES), color=c, shape=s, row=cell // 3, col=cell % 3)
         for (c, s), cell in zip(pairs, cells, strict=True)

@@ -43,8 +43,8 @@ RELATIONS: dict[str, Callable[[SceneObject, SceneObject], bool]] = {
 _REFERENCE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     COLOR: (("shape",), ("size", "shape")),
     SHAPE: (("color",), ("size", "color")),
-    WHERE: (("color", "shape"), ("size", "color", "shape")),
-    RELATION: (("color", "shape"), ("size", "color", "shape")),
+    WHERE: (("shape",), ("color", "shape"), ("size", "color", "shape")),
+    RELATION: (("shape",), ("color", "shape"), ("size", "color", "shape")),
 }
 
 # Share of count questions about an attribute value seen in the scene (the rest
