@@ -506,5 +506,6 @@ def test_default_experiment_numbers():
     assert run.data.sources[0].dataset == "scene_qa"
     assert run.data.sources[0].options["train_examples"] == 20000
     assert run.objectives.weights["text.prefix_lm"] == 1.0
-    assert (run.train.max_steps, run.train.max_time_minutes) == (1500, 9)
+    # The quick start promises at most 10 minutes of training on CPU.
+    assert run.train.accelerator == "cpu" and 0 < run.train.max_time_minutes <= 10
     assert run.train.out_dir == "runs/default"
