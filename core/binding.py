@@ -51,12 +51,13 @@ def bind_modalities(modality_configs: dict[str, BaseModel], registry: Registry) 
     return bound
 
 
-def objective_names_for(bound: dict[str, BoundModality], registry: Registry) -> list[str]:
+def objective_names_for(modalities: Iterable[str], registry: Registry) -> list[str]:
     """Objectives whose targets include a configured modality (they get prefix tokens)."""
+    modalities = set(modalities)
     return sorted(
         name
         for name, spec in registry.objectives.items()
-        if any(m in bound for m in spec.target_modalities)
+        if any(m in modalities for m in spec.target_modalities)
     )
 
 

@@ -19,27 +19,31 @@ idea of torchtune's ``config/_validate.py``).
 from __future__ import annotations
 
 import copy
-import difflib
-import os
-import types
-import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from uio.core.config_compose import _Composer, _fill, _get, _Layer, _leaves, _merge, _under
+from uio.core.config_errors import (
+    _MISSING_KEY,
+    COMMAND_LINE,
+    MISSING,
+    ConfigError,
+    ConfigIssue,
+    KeyPath,
+    _did_you_mean,
+    _display,
+    _is_model,
+    _key,
+    _pydantic_issues,
+)
 from uio.core.presets import get_preset, list_presets
 from uio.plugins.registry import Registry, get_registry
-
-COMMAND_LINE = "command line"
-"""The source recorded for keys set by dotlist overrides."""
-
-KeyPath = tuple[str | int, ...]
-
 
 # --------------------------------------------------------------------------- schema
 
@@ -229,470 +233,6 @@ class ResolvedConfig:
         return self.run.model_dump(mode="json")
 
 
-# --------------------------------------------------------------------------- errors
-
-
-_MISSING_KEY = "required key is missing"
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-MISSING: Any = _Missing()
-"""``ConfigIssue.given`` when nothing was given (a required key, a bad file)."""
-
-
-@dataclass
-class ConfigIssue:
-    """One problem: where it is (file, key path, optionally line) and what was expected."""
-
-    file: str
-    key: str
-    given: Any
-    expected: str
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = (
-            self.file
-            + (f":{self.line}" if self.line else "")
-            + (f":{self.key}" if self.key else "")
-        )
-        details = []
-        if self.given is not MISSING:
-            details.append(f"given: {_short(self.given)}")
-        if self.expected:
-            details.append(f"expected: {self.expected}")
-        return f"{where}: {self.message}" + (f" ({'; '.join(details)})" if details else "")
-
-
-class ConfigError(ValueError):
-    """Every problem of a configuration, raised once after all were gathered."""
-
-    def __init__(self, errors: Sequence[ConfigIssue], path: str | None = None) -> None:
-        self.errors = list(errors)
-        self.path = path
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        n = len(self.errors)
-        head = f"{n} problem{'s' if n != 1 else ''} in {self.path or 'the configuration'}:"
-        return "\n".join([head, *(f"  {issue}" for issue in self.errors)])
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
-
-
-def _did_you_mean(name: Any, candidates: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(candidates), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _key(path: KeyPath) -> str:
-    """``("data", "sources", 0, "dataset")`` -> ``data.sources[0].dataset``."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _display(path: Path) -> str:
-    """A path relative to the working directory when it lies below it."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # another drive (Windows)
-        return str(path)
-    return str(path) if rel.startswith("..") else rel
-
-
-# --------------------------------------------------------------------------- composition
-
-
-@dataclass
-class _Layer:
-    """Composed data plus, for each leaf, the file that set it last."""
-
-    data: dict[str, Any] = field(default_factory=dict)
-    sources: dict[KeyPath, str] = field(default_factory=dict)
-
-
-def _leaves(value: Any, prefix: KeyPath = ()) -> Iterator[KeyPath]:
-    if isinstance(value, dict) and value:
-        for k, v in value.items():
-            yield from _leaves(v, (*prefix, k))
-    elif isinstance(value, list) and value:
-        for i, v in enumerate(value):
-            yield from _leaves(v, (*prefix, i))
-    else:
-        yield prefix
-
-
-def _under(path: KeyPath, prefix: KeyPath) -> bool:
-    return path[: len(prefix)] == prefix
-
-
-class _Index(dict):
-    """Stands in for a list along an override's path (``data.sources[0].weight``)."""
-
-
-def _merge(dst: _Layer, src: _Layer, prefix: KeyPath = ()) -> None:
-    """OmegaConf's merge (mappings merge, anything else replaces), tracking sources."""
-    node_dst = _get(dst.data, prefix)
-    node_src = _get(src.data, prefix)
-    for key, value in node_src.items():
-        path = (*prefix, key)
-        old = node_dst[key] if isinstance(node_dst, list) else node_dst.get(key)
-        if (isinstance(value, _Index) and isinstance(old, list)) or (
-            isinstance(value, dict) and not isinstance(value, _Index) and isinstance(old, dict)
-        ):
-            _merge(dst, src, path)
-            continue
-        node_dst[key] = copy.deepcopy(value)
-        _set_sources(dst, path, {p: f for p, f in src.sources.items() if _under(p, path)})
-
-
-def _set_sources(layer: _Layer, path: KeyPath, new: dict[KeyPath, str]) -> None:
-    for old in [p for p in layer.sources if _under(p, path)]:
-        del layer.sources[old]
-    layer.sources.update(new)
-
-
-def _get(data: Any, path: KeyPath) -> Any:
-    for part in path:
-        data = data[part]
-    return data
-
-
-def _fill(dst: dict, defaults: dict, layer: _Layer | None, prefix: KeyPath, label: str) -> None:
-    """Set keys of ``defaults`` that ``dst`` lacks, recursing into mappings."""
-    for key, value in defaults.items():
-        path = (*prefix, key)
-        if key not in dst:
-            dst[key] = copy.deepcopy(value)
-            if layer is not None:
-                layer.sources.update({p: label for p in _leaves(value, path)})
-        elif isinstance(value, dict) and isinstance(dst[key], dict):
-            _fill(dst[key], value, layer, path, label)
-
-
-class _Composer:
-    """Reads files with their includes and applies overrides, gathering issues."""
-
-    def __init__(self, issues: list[ConfigIssue]) -> None:
-        self.issues = issues
-        self.stack: list[Path] = []
-        self.failed_files = 0
-
-    def issue(
-        self,
-        file: str,
-        key: str = "",
-        given: Any = MISSING,
-        expected: str = "",
-        message: str = "",
-        line: int | None = None,
-    ) -> None:
-        self.issues.append(ConfigIssue(file, key, given, expected, message, line))
-
-    def load(self, path: Path, parent: str, include_key: str) -> _Layer | None:
-        """The composed content of one file and its includes (``None``: unreadable)."""
-        raw = self._read(path, parent, include_key)
-        if raw is None:
-            self.failed_files += 1
-            return None
-        shown = _display(path)
-        layer = _Layer()
-        self.stack.append(path)
-        for key, target, where in self._includes(raw.pop("include", None), shown):
-            sub = self.load((path.parent / target).resolve(), shown, where)
-            if sub is not None:
-                _merge(layer, _nest(sub, key))
-        self.stack.pop()
-        _merge(layer, _Layer(raw, {p: shown for p in _leaves(raw)}))
-        return layer
-
-    def _read(self, path: Path, parent: str, include_key: str) -> dict[str, Any] | None:
-        shown = _display(path)
-        if path in self.stack:
-            chain = " -> ".join(_display(p) for p in self.stack[self.stack.index(path) :])
-            self.issue(
-                parent, include_key, shown, "no include cycle", f"include cycle: {chain} -> {shown}"
-            )
-            return None
-        if not path.is_file():
-            self.issue(
-                parent, include_key, shown, "an existing YAML file", f"file not found: {shown}"
-            )
-            return None
-        try:
-            raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark is not None else None
-            where = f" (line {line}, column {mark.column + 1})" if mark is not None else ""
-            self.issue(
-                shown,
-                "",
-                MISSING,
-                "valid YAML",
-                f"YAML syntax error: {exc.problem or exc.context}{where}",
-                line,
-            )
-            return None
-        except Exception as exc:  # noqa: BLE001 - unreadable file, bad encoding, ...
-            self.issue(shown, "", MISSING, "a readable YAML file", f"cannot read: {exc}")
-            return None
-        if not isinstance(raw, dict):
-            self.issue(
-                shown,
-                "",
-                type(raw).__name__,
-                "a mapping of keys at the top level",
-                "a config file must be a mapping",
-            )
-            return None
-        return raw
-
-    def _includes(self, spec: Any, shown: str) -> Iterator[tuple[str, str, str]]:
-        """``(key to nest under or "", file, key path of the entry)`` per included file."""
-        if spec is None:
-            return
-        entries: list[tuple[str, Any, str]]
-        if isinstance(spec, dict):
-            entries = [(str(k), v, f"include.{k}") for k, v in spec.items()]
-        else:
-            entries = [("", spec, "include")]
-        for key, value, where in entries:
-            if isinstance(value, str):
-                yield key, value, where
-            elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-                for i, v in enumerate(value):
-                    yield key, v, f"{where}[{i}]"
-            else:
-                self.issue(
-                    shown,
-                    where,
-                    value,
-                    "a file path, a list of paths, or a mapping KEY: path",
-                    "bad include entry",
-                )
-
-    def override(self, layer: _Layer, item: str) -> None:
-        if "=" not in item:
-            self.issue(COMMAND_LINE, item, item, "KEY=VALUE", "override without '='")
-            return
-        key, raw = item.split("=", 1)
-        parts = key.strip().replace("[", ".").replace("]", "").split(".")
-        if not all(parts):
-            self.issue(
-                COMMAND_LINE,
-                key,
-                item,
-                "a dotted key such as train.max_steps",
-                "malformed override key",
-            )
-            return
-        try:
-            value = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={raw}"]), resolve=False)["v"]
-        except Exception as exc:  # noqa: BLE001 - OmegaConf raises several YAML errors
-            self.issue(COMMAND_LINE, key, raw, "a YAML value", f"cannot parse the value: {exc}")
-            return
-        error = _assign(layer, parts, value)
-        if error:
-            self.issue(COMMAND_LINE, key, value, "an existing list index", error)
-
-
-def _nest(layer: _Layer, key: str) -> _Layer:
-    """The layer placed under the dotted ``key`` (unchanged for "")."""
-    if not key:
-        return layer
-    prefix = tuple(key.split("."))
-    data: Any = layer.data
-    for part in reversed(prefix):
-        data = {part: data}
-    return _Layer(data, {(*prefix, *p): f for p, f in layer.sources.items()})
-
-
-def _assign(layer: _Layer, parts: list[str], value: Any) -> str | None:
-    """Set one dotlist override; an existing dotted key (``a.b``) is matched as one name."""
-    node: Any = layer.data
-    path: list[str | int] = []
-    i = 0
-    while True:
-        part: str | int = parts[i]
-        if isinstance(node, dict):
-            rest = ".".join(parts[i:])
-            if i < len(parts) - 1 and rest in node:
-                part, i = rest, len(parts) - 1
-        elif isinstance(node, list):
-            if not parts[i].isdigit():
-                return f"{_key(tuple(path))} is a list: index it with a number, not {parts[i]!r}"
-            part = int(parts[i])
-            if part >= len(node):
-                return f"{_key(tuple(path))} has {len(node)} item(s); index {part} is out of range"
-        path.append(part)
-        if i == len(parts) - 1:
-            break
-        child = node[part] if isinstance(node, list) else node.get(part)
-        if not isinstance(child, dict | list):
-            child = node[part] = {}
-            _set_sources(layer, tuple(path), {})
-        node, i = child, i + 1
-    _merge(
-        layer, _Layer(_wrap(path, value), {p: COMMAND_LINE for p in _leaves(value, tuple(path))})
-    )
-    return None
-
-
-def _wrap(path: list[str | int], value: Any) -> Any:
-    """A skeleton that :func:`_merge` can walk down to ``path`` (list items included)."""
-    for part in reversed(path):
-        value = _Index({part: value}) if isinstance(part, int) else {part: value}
-    return value
-
-
-# --------------------------------------------------------------------------- pydantic errors
-
-
-def _union_members(ann: Any) -> list[Any] | None:
-    if typing.get_origin(ann) in (Union, types.UnionType):
-        return [a for a in typing.get_args(ann) if a is not type(None)]
-    return None
-
-
-def _is_model(ann: Any) -> bool:
-    return isinstance(ann, type) and issubclass(ann, BaseModel)
-
-
-def _walk_loc(root: type[BaseModel], loc: Sequence[Any]) -> tuple[KeyPath, Any, Any]:
-    """Pydantic's ``loc`` -> (key path without union tags, annotation, FieldInfo) at its end."""
-    ann: Any = root
-    info = None
-    path: list[str | int] = []
-    for n, item in enumerate(loc):
-        members = _union_members(ann)
-        while members is not None and len(members) == 1:
-            ann = members[0]
-            members = _union_members(ann)
-        if members is not None:  # a tag naming the union member that failed
-            if n < len(loc) - 1:  # keep the whole union when describing the key itself
-                ann = next((m for m in members if getattr(m, "__name__", None) == item), ann)
-            continue
-        path.append(item)
-        origin, args = typing.get_origin(ann), typing.get_args(ann)
-        if _is_model(ann) and item in ann.model_fields:
-            info = ann.model_fields[item]
-            ann = info.annotation
-            continue
-        info = None
-        if origin in (list, tuple) and args:
-            ann = (
-                args[item]
-                if origin is tuple and isinstance(item, int) and item < len(args)
-                else args[0]
-            )
-        elif origin is dict and len(args) == 2:
-            ann = args[1]
-        else:
-            ann = None
-    return tuple(path), ann, info
-
-
-def _describe(ann: Any, info: Any = None) -> str:
-    """A short human name for an annotation plus its numeric constraints."""
-    if ann is None or ann is Any:
-        name = "any value"
-    elif ann is type(None):
-        name = "null"
-    elif typing.get_origin(ann) is Literal:
-        name = " | ".join(repr(a) for a in typing.get_args(ann))
-    elif (members := _union_members(ann)) is not None:
-        name = " | ".join(_describe(m) for m in members)
-        if type(None) in typing.get_args(ann):
-            name += " | null"
-    elif typing.get_origin(ann) is Annotated:
-        inner, *extra = typing.get_args(ann)
-        return _describe(inner, next((e for e in extra if hasattr(e, "metadata")), info))
-    elif typing.get_origin(ann) is list:
-        name = f"list of {_describe(typing.get_args(ann)[0])}"
-    elif typing.get_origin(ann) is tuple:
-        name = "[" + ", ".join(_describe(a) for a in typing.get_args(ann)) + "]"
-    elif typing.get_origin(ann) is dict:
-        name = f"mapping of {' to '.join(_describe(a) for a in typing.get_args(ann))}"
-    elif _is_model(ann):
-        name = "mapping"
-    else:
-        name = getattr(ann, "__name__", str(ann))
-    constraints = []
-    for meta in getattr(info, "metadata", ()):
-        for attr, symbol in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
-            if getattr(meta, attr, None) is not None:
-                constraints.append(f"{symbol} {getattr(meta, attr)}")
-        if getattr(meta, "min_length", None):
-            constraints.append(f"min length {meta.min_length}")
-    return ", ".join([name, *constraints])
-
-
-def _pydantic_issues(
-    exc: ValidationError, root: type[BaseModel], prefix: KeyPath, source_of: Any
-) -> list[ConfigIssue]:
-    """Map pydantic's errors to issues, one per key path (union members merged)."""
-    grouped: dict[KeyPath, tuple[Any, Any, list[dict[str, Any]]]] = {}
-    for err in exc.errors():
-        rel, ann, info = _walk_loc(root, err["loc"])
-        grouped.setdefault(rel, (ann, info, []))[2].append(err)
-    issues = []
-    for rel, (ann, info, errs) in grouped.items():
-        path = (*prefix, *rel)
-        first = errs[0]
-        if first["type"] == "extra_forbidden":
-            parent, parent_ann, _ = _walk_loc(root, first["loc"][:-1])
-            fields = list(parent_ann.model_fields) if _is_model(parent_ann) else []
-            if not parent and root is RunConfig:
-                fields.append("include")
-            name = rel[-1]
-            where = _key((*prefix, *parent)) or "the run"
-            issues.append(
-                ConfigIssue(
-                    source_of(path),
-                    _key(path),
-                    first["input"],
-                    f"a key of {where}: {', '.join(fields)}",
-                    f"unknown key {name!r}{_did_you_mean(name, fields)}",
-                )
-            )
-        elif first["type"] == "missing":
-            issues.append(
-                ConfigIssue(
-                    source_of(path), _key(path), MISSING, _describe(ann, info), _MISSING_KEY
-                )
-            )
-        else:
-            msgs = list(dict.fromkeys(e["msg"].removeprefix("Value error, ") for e in errs))
-            lead = "Input should be "
-            message = " or ".join(
-                [
-                    msgs[0],
-                    *(m.removeprefix(lead) if msgs[0].startswith(lead) else m for m in msgs[1:]),
-                ]
-            )
-            issues.append(
-                ConfigIssue(
-                    source_of(path),
-                    _key(path),
-                    first.get("input", MISSING),
-                    _describe(ann, info),
-                    message,
-                )
-            )
-    return issues
-
-
 # --------------------------------------------------------------------------- registry checks
 
 
@@ -816,14 +356,12 @@ def _check_plugins(
 def unified_vocab_size(
     run: RunConfig, modality_configs: dict[str, BaseModel], registry: Registry
 ) -> int:
-    """Ids of the unified vocabulary: pad, eos, bos, start and prefix tokens, sentinels, ranges.
+    """Ids the unified vocabulary uses (before padding), laid out as :mod:`uio.core.vocab` does."""
+    from uio.core.binding import objective_names_for
+    from uio.core.vocab import Vocabulary
 
-    Stand-in for the layout in ``uio.core.vocab``; the lead replaces the body by a call there.
-    """
-    specials = 1 + 2 + len(run.modalities) + len(registry.objectives) + run.model.num_sentinels
-    return specials + sum(
-        registry.modalities[name].vocab_size_for(cfg) for name, cfg in modality_configs.items()
-    )
+    sizes = [(n, registry.modalities[n].vocab_size_for(c)) for n, c in modality_configs.items()]
+    return Vocabulary(sizes, objective_names_for(modality_configs, registry), run.model.num_sentinels).used_size
 
 
 def _check_vocab(
@@ -1004,7 +542,7 @@ def load_config(
     try:
         run = RunConfig.model_validate(data)
     except ValidationError as exc:
-        found = _pydantic_issues(exc, RunConfig, (), source_of)
+        found = _pydantic_issues(exc, RunConfig, (), source_of, extra_top_level=("include",))
         unreadable = composer.failed_files > 0  # its keys would be reported missing: noise
         issues.extend(
             i
