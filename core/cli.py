@@ -338,7 +338,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``uio`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Overrides may come after flags (`uio eval CKPT --json a.b=1`): argparse
+    # leaves those behind, so they are collected here.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = [*args.overrides, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.version:
         print(_version_report())
         return 0

@@ -61,6 +61,17 @@ def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["last.ckpt"]  # the temp file is cleaned up
 
 
+def test_overrides_after_flags_reach_the_config(trained, capsys):
+    import json
+
+    args = ["eval", str(trained / "last.ckpt"), "--json", "eval.max_examples=4"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 4
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", str(trained / "last.ckpt"), "--bogus"])
+    assert exit_info.value.code == 2
+
+
 def test_mismatched_vocabulary_is_named(trained):
     with pytest.raises(CheckpointError, match=r"modality 'text': size is 96 in the checkpoint but 128 now"):
         load_run(trained / "last.ckpt", ["modalities.text.vocab_size=128"])
