@@ -136,8 +136,6 @@ class DataConfig(_Section):
     decoder_length: int = Field(64, gt=0)
     batch_rows: int = Field(16, gt=0)
     packing: bool = True
-    num_workers: int = Field(0, ge=0)
-    shuffle_buffer: int = Field(0, ge=0)
 
 
 class ObjectivesConfig(_Section):
@@ -168,9 +166,7 @@ class TrainConfig(_Section):
     logger: Literal["csv", "tensorboard"] = "csv"
     log_every_n_steps: int = Field(10, gt=0)
     checkpoint_every_n_steps: int = Field(250, ge=0)
-    val_every_n_steps: int = Field(0, ge=0, description="0: no validation during training.")
     max_time_minutes: float | None = Field(None, gt=0)
-    compile: bool = False
     fit_missing_tokenizers: bool = True
     tokenizer_fit_examples: int = Field(5000, gt=0)
 

@@ -49,6 +49,7 @@ class TrainStream(IterableDataset):
         packing: bool = True,
         start: StreamState | None = None,
         window: int | None = None,
+        rank: int = 0,
     ) -> None:
         if not sources:
             raise ValueError("the data mixture has no training examples")
@@ -65,10 +66,12 @@ class TrainStream(IterableDataset):
         # Examples the packer chooses from: wide enough that the last gaps of a
         # row find a short example (measured by benchmarks/packing.py).
         self.window = window or 32 * rows
+        # Data-parallel ranks draw different streams from the same seed.
+        self.rank = rank
 
     def example(self, k: int) -> ModelExample:
         """Example ``k`` of the stream."""
-        rng = random.Random(f"{self.seed}:{k}")
+        rng = random.Random(f"{self.seed}:{k}" if self.rank == 0 else f"{self.seed}:rank{self.rank}:{k}")
         (examples, _), = rng.choices(self.sources, weights=self.weights, k=1)
         raw = examples[rng.randrange(len(examples))]
         ex = self.pipeline(raw, rng)

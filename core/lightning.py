@@ -100,6 +100,7 @@ class UIODataModule(pl.LightningDataModule):
             self.run.modality_index,
             packing=cfg.data.packing,
             start=start,
+            rank=self.trainer.global_rank if self.trainer is not None else 0,
         )
         return DataLoader(stream, batch_size=None, num_workers=0)
 

@@ -62,3 +62,28 @@ def test_pack_rows_first_fit_decreasing():
     rows, left = pack_rows(exs, rows=1, encoder_length=40, decoder_length=10)
     assert [e.encoder_tokens for e in rows[0]] == [31, 6]  # 30+1 then 5+1 fit; 20+1, 10+1 wait
     assert sorted(e.encoder_tokens for e in left) == [11, 21]
+
+
+def test_train_stream_resumes_exactly_and_ranks_differ():
+    from uio.core.data import StreamState, TrainStream
+
+    vocab = tiny_vocab()
+
+    def pipeline(raw, rng):
+        return example(vocab, [rng.randrange(40) for _ in range(rng.randint(3, 20))], [1, 2], task=raw["task"])
+
+    sources = [([{"task": f"t{i}"} for i in range(50)], 1.0)]
+
+    def stream(**kw):
+        return iter(TrainStream(pipeline, sources, 0, 2, 64, 16, {"tokens": 1}, window=16, **kw))
+
+    straight = [next(stream()) for _ in range(1)]
+    it = stream()
+    batches = [next(it) for _ in range(4)]
+    resumed = stream(start=StreamState.from_dict(batches[1].stream_state))
+    for want in batches[2:]:
+        got = next(resumed)
+        assert got.tasks == want.tasks
+        assert (got.enc_special_ids == want.enc_special_ids).all()
+    other_rank = next(stream(rank=1))
+    assert other_rank.tasks != straight[0].tasks
