@@ -608,7 +608,8 @@ def test_contract_explains_violations(uio_contract) -> None:
     lossy = TEXT_SPEC.model_copy(update={"build_tokenizer": Lossy})
     with pytest.raises(
         AssertionError,
-        match=r"the round trip gave 'the cat sat on the m', which scores \{'exact_match': 0.0\}",
+        # The last piece is dropped; where pieces split depends on the tokenizer.
+        match=r"the round trip gave 'the cat sat on the[^']*', which scores \{'exact_match': 0.0\}",
     ):
         uio_contract(lossy, TextConfig(vocab_size=40), sample_values=samples)
 
