@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ class Run:
         """1-based index of each modality (0 is the core's own tokens)."""
         return {name: i + 1 for i, name in enumerate(self.bound)}
 
-    @property
+    @cached_property
     def vocab(self) -> Vocabulary:
         return build_vocabulary(
             self.bound, self.registry, self.config.model.num_sentinels, self.config.model.vocab_size

@@ -16,7 +16,7 @@ from typing import Any
 from torch.utils.data import IterableDataset
 
 from uio.core.pipeline import ExamplePipeline
-from uio.core.sequence import ModelExample, check_fits, collate_rows, pack_rows
+from uio.core.sequence import ModelExample, collate_rows, packed_batches
 
 
 @dataclass
@@ -76,27 +76,35 @@ class TrainStream(IterableDataset):
         raw = examples[rng.randrange(len(examples))]
         ex = self.pipeline(raw, rng)
         ex.meta["k"] = k
-        check_fits(ex, self.encoder_length, self.decoder_length)
         return ex
 
     def __iter__(self) -> Iterator:
-        state = self.start
-        buffer = [self.example(k) for k in state.waiting]
-        k = state.next_index
-        window = self.window if self.packing else self.rows
-        batch_index = 0
-        while True:
-            while len(buffer) < window:
-                buffer.append(self.example(k))
-                k += 1
-            if self.packing:
-                rows, buffer = pack_rows(buffer, self.rows, self.encoder_length, self.decoder_length)
-                enc, dec = self.encoder_length, self.decoder_length
-            else:
-                rows, buffer = [[ex] for ex in buffer], []
-                enc = max(ex.encoder_tokens for r in rows for ex in r)
-                dec = max(ex.decoder_tokens for r in rows for ex in r)
-            batch = collate_rows(rows, enc, dec, self.modality_index, batch_index)
-            batch.stream_state = StreamState(k, [ex.meta["k"] for ex in buffer]).to_dict()
-            batch_index += 1
+        next_index = self.start.next_index
+
+        def examples() -> Iterator[ModelExample]:
+            nonlocal next_index
+            while True:
+                ex = self.example(next_index)
+                next_index += 1
+                yield ex
+
+        waiting = [self.example(k) for k in self.start.waiting]
+        if self.packing:
+            batches = packed_batches(
+                examples(), self.rows, self.encoder_length, self.decoder_length,
+                self.modality_index, self.window, waiting,
+            )
+        else:
+            batches = self._padded(examples(), waiting)
+        for batch, left in batches:
+            batch.stream_state = StreamState(next_index, [ex.meta["k"] for ex in left]).to_dict()
             yield batch
+
+    def _padded(self, stream: Iterator[ModelExample], waiting: list[ModelExample]):
+        """One example per row, padded to the longest of the batch (the no-packing baseline)."""
+        while True:
+            rows = [*waiting, *(next(stream) for _ in range(self.rows - len(waiting)))]
+            waiting = []
+            enc = max(ex.encoder_tokens for ex in rows)
+            dec = max(ex.decoder_tokens for ex in rows)
+            yield collate_rows([[ex] for ex in rows], enc, dec, self.modality_index), []

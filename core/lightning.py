@@ -83,13 +83,12 @@ class UIODataModule(pl.LightningDataModule):
     def __init__(self, run: Run) -> None:
         super().__init__()
         self.run = run
-        self.resume_state: StreamState | None = None
 
     def train_dataloader(self) -> DataLoader:
         cfg = self.run.config
-        start = self.resume_state
-        if start is None and self.trainer is not None and self.trainer.lightning_module.stream_state:
-            start = StreamState.from_dict(self.trainer.lightning_module.stream_state)
+        # On resume the module's on_load_checkpoint has restored the stream position.
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        start = StreamState.from_dict(module.stream_state if module is not None else None)
         stream = TrainStream(
             self.run.pipeline(),
             self.run.sources("train"),
@@ -103,14 +102,6 @@ class UIODataModule(pl.LightningDataModule):
             rank=self.trainer.global_rank if self.trainer is not None else 0,
         )
         return DataLoader(stream, batch_size=None, num_workers=0)
-
-    def state_dict(self) -> dict[str, Any]:
-        state = self.trainer.lightning_module.stream_state if self.trainer is not None else None
-        return {"stream_state": state}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        if state_dict.get("stream_state"):
-            self.resume_state = StreamState.from_dict(state_dict["stream_state"])
 
 
 def build_trainer(run: Run, *, max_steps: int | None = None, enable_progress_bar: bool = True) -> pl.Trainer:

@@ -100,10 +100,11 @@ class ExamplePipeline:
     def for_inference(self, raw: dict[str, Any], rng: random.Random) -> tuple[ModelExample, Any]:
         """An evaluation example (the task's main objective, uncorrupted target) and its reference."""
         task, example, reference = self.objective_example(raw, rng)
-        options = self.mixture.candidates(task, example.target.modality)
-        if not options:
-            raise ExampleError(f"no objective applies to task {task.name!r}")
-        objective = max(options, key=lambda o: (o[1], o[0].name))[0]
         if task.objectives:
-            objective = self.mixture.objectives.get(task.objectives[0], objective)
+            objective = self.mixture.objectives.get(task.objectives[0])
+        else:  # the objective with the largest mix weight
+            options = self.mixture.candidates(task, example.target.modality)
+            objective = max(options, key=lambda o: (o[1], o[0].name))[0] if options else None
+        if objective is None:
+            raise ExampleError(f"no objective applies to task {task.name!r}")
         return self.to_model_example(objective, example, raw), reference

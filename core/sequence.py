@@ -78,7 +78,6 @@ class PackedBatch:
     dec_positions: torch.Tensor
     dec_segment_ids: torch.Tensor
     tasks: list[list[str]]
-    index: int = 0
     stream_state: dict[str, Any] | None = None
 
     @property
@@ -146,17 +145,18 @@ def packed_batches(
     decoder_length: int,
     modality_index: dict[str, int],
     window: int | None = None,
-) -> Iterator[PackedBatch]:
+    waiting: Iterable[ModelExample] = (),
+) -> Iterator[tuple[PackedBatch, list[ModelExample]]]:
     """Pack a stream of examples into batches of ``rows`` rows of fixed lengths.
 
     ``window`` examples are considered at a time (default ``32 * rows``); those
-    that do not fit wait for the next batch.
+    that do not fit wait for the next batch. Yields each batch with the examples
+    left waiting after it (``waiting`` seeds the buffer, e.g. on resume).
     """
     window = window or 32 * rows
-    buffer: list[ModelExample] = []
+    buffer = list(waiting)
     iterator = iter(stream)
     exhausted = False
-    index = 0
     while True:
         while not exhausted and len(buffer) < window:
             try:
@@ -169,29 +169,7 @@ def packed_batches(
         if not buffer:
             return
         placed, buffer = pack_rows(buffer, rows, encoder_length, decoder_length)
-        yield collate_rows(placed, encoder_length, decoder_length, modality_index, index)
-        index += 1
-
-
-def padded_batches(
-    stream: Iterable[ModelExample], batch_size: int, modality_index: dict[str, int]
-) -> Iterator[PackedBatch]:
-    """One example per row, padded to the longest in the batch (the no-packing baseline)."""
-    batch: list[ModelExample] = []
-    index = 0
-    for ex in stream:
-        batch.append(ex)
-        if len(batch) == batch_size:
-            yield _collate_padded(batch, modality_index, index)
-            batch, index = [], index + 1
-    if batch:
-        yield _collate_padded(batch, modality_index, index)
-
-
-def _collate_padded(batch: list[ModelExample], modality_index: dict[str, int], index: int) -> PackedBatch:
-    enc = max(ex.encoder_tokens for ex in batch)
-    dec = max(ex.decoder_tokens for ex in batch)
-    return collate_rows([[ex] for ex in batch], enc, dec, modality_index, index)
+        yield collate_rows(placed, encoder_length, decoder_length, modality_index), buffer
 
 
 def collate_rows(
@@ -199,7 +177,6 @@ def collate_rows(
     encoder_length: int,
     decoder_length: int,
     modality_index: dict[str, int],
-    index: int = 0,
 ) -> PackedBatch:
     """Tensors for rows of examples (each row's examples laid end to end)."""
     b = len(rows)
@@ -255,5 +232,4 @@ def collate_rows(
         dec_positions=dec_pos,
         dec_segment_ids=dec_seg,
         tasks=[[ex.task for ex in row] for row in rows],
-        index=index,
     )
