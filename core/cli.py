@@ -158,7 +158,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     _print_results(results, cfg.show_examples)
-    table = Table(title=f"held-out metrics ({split}, {summary['n']} examples)")
+    table = Table(title=f"metrics on the {split} split ({summary['n']} examples)")
     for col in ("task", "n", "metric", "score", "chance"):
         table.add_column(col, justify="right" if col in ("n", "score", "chance") else "left")
     for task, t in summary["tasks"].items():

@@ -86,8 +86,14 @@ class ModelConfig(_Section):
         None, gt=0, description="None: the exact unified size rounded up to a multiple of 64."
     )
     resampler: ResamplerConfig = Field(default_factory=ResamplerConfig)
-    kernels: Literal["auto", "eager"] = "auto"
-    attention_backend: Literal["auto", "sdpa", "eager"] = "auto"
+    kernels: Literal["auto", "eager", "triton"] = "auto"
+    attention_backend: Literal["auto", "flex", "sdpa", "eager"] = Field(
+        "auto",
+        description=(
+            "flex: FlexAttention with a block mask; sdpa: SDPA with a dense mask; eager: "
+            "attention written out; auto: flex on CUDA unless kernels is eager, else sdpa."
+        ),
+    )
     num_sentinels: int = Field(100, ge=0)
 
     @field_validator("head_dim")
@@ -169,6 +175,13 @@ class TrainConfig(_Section):
     max_time_minutes: float | None = Field(None, gt=0)
     fit_missing_tokenizers: bool = True
     tokenizer_fit_examples: int = Field(5000, gt=0)
+    compile: bool = Field(
+        False,
+        description=(
+            "torch.compile each encoder and decoder layer (torchtitan's per-block compile); "
+            "the first steps pay the compile time."
+        ),
+    )
 
 
 class EvalConfig(_Section):

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 from uio.core.assembly import Run
 from uio.core.checkpoint import UIO_KEY, AtomicCheckpointIO
 from uio.core.data import StreamState, TrainStream
+from uio.core.transformer import UIOTransformer
 
 UIO_VERSION = "0.1.0"
 
@@ -27,6 +28,8 @@ class UIOModule(pl.LightningModule):
         super().__init__()
         self.run = run
         self.model = run.build_model()
+        if run.config.train.compile:
+            compile_layers(self.model)
         self.stream_state: dict[str, Any] | None = None
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
@@ -63,6 +66,18 @@ class UIOModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.stream_state = checkpoint.get(UIO_KEY, {}).get("stream_state")
+
+
+def compile_layers(model: UIOTransformer) -> None:
+    """``torch.compile`` every encoder and decoder layer in place (``train.compile``).
+
+    Per layer, as torchtitan compiles per transformer block: the layers share one
+    compiled graph, and the input encoders (whose payload lists change from batch
+    to batch and would force recompiles) and the chunked loss stay eager.
+    ``Module.compile`` keeps parameter names, so checkpoints are unchanged.
+    """
+    for layer in (*model.encoder_layers, *model.decoder_layers):
+        layer.compile()
 
 
 def warmup_cosine(cfg):

@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from uio.core.kernels import get_op
+from uio.core.kernels.flex_attention import flex_attention, pick_backend
+from uio.core.masks import SegmentMask
 from uio.plugins.spec import EncoderContext
 
 
@@ -89,8 +91,14 @@ class RMSNorm(nn.Module):
         self.eps = eps
         self.kernels = kernels
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return get_op("rms_norm", self.kernels, x.device.type)(x, self.weight, self.eps)
+    def forward(
+        self, x: torch.Tensor, residual: torch.Tensor | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``norm(x)``; with ``residual``, ``(x + residual, norm(x + residual))`` as one op."""
+        if residual is None:
+            return get_op("rms_norm", self.kernels, x.device.type)(x, self.weight, self.eps)
+        op = get_op("add_rms_norm", self.kernels, x.device.type)
+        return op(x, residual, self.weight, self.eps)
 
 
 class MLP(nn.Module):
@@ -137,26 +145,32 @@ class Attention(nn.Module):
         b, n, _ = x.shape
         return x.view(b, n, self.n_heads, self.head_dim).transpose(1, 2)
 
-    def _normalise(self, t: torch.Tensor, which: str) -> torch.Tensor:
+    def _normalise(
+        self, t: torch.Tensor, which: str, rotary: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> torch.Tensor:
+        """QK-norm or cosine normalisation, then rotary (QK-norm + rotary is one op)."""
         if self.shape.attention == "qk_norm":
-            return (self.q_norm if which == "q" else self.k_norm)(t)
+            norm = self.q_norm if which == "q" else self.k_norm
+            if rotary is not None:
+                return _op("qk_norm_rotary", self.shape, t)(t, norm.weight, norm.eps, *rotary)
+            return norm(t)
         if self.shape.attention == "scaled_cosine":
-            return F.normalize(t.float(), dim=-1).to(t.dtype)
+            t = F.normalize(t.float(), dim=-1).to(t.dtype)
+        if rotary is not None:
+            t = _op("apply_rotary", self.shape, t)(t, *rotary)
         return t
 
     def project_kv(
         self, source: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values ``[B, H, L, Dh]`` of a source sequence (cacheable)."""
-        k = self._normalise(self._heads(self.wk(source)), "k")
-        if rotary is not None:
-            k = _op("apply_rotary", self.shape, k)(k, *rotary)
+        k = self._normalise(self._heads(self.wk(source)), "k", rotary)
         return k, self._heads(self.wv(source))
 
     def forward(
         self,
         x: torch.Tensor,
-        mask: torch.Tensor | None,
+        mask: SegmentMask | torch.Tensor | None,
         q_rotary: tuple[torch.Tensor, torch.Tensor] | None,
         *,
         source: torch.Tensor | None = None,
@@ -168,9 +182,7 @@ class Attention(nn.Module):
         self-attention new ones are appended; for cross-attention they are
         computed once and reused.
         """
-        q = self._normalise(self._heads(self.wq(x)), "q")
-        if q_rotary is not None:
-            q = _op("apply_rotary", self.shape, q)(q, *q_rotary)
+        q = self._normalise(self._heads(self.wq(x)), "q", q_rotary)
         if self.cross:
             if cache is not None and "k" in cache:
                 k, v = cache["k"], cache["v"]
@@ -190,12 +202,18 @@ class Attention(nn.Module):
             scale = 1.0
         else:
             scale = 1.0 / math.sqrt(self.head_dim)
-        op = "attention_math" if self.shape.attention_backend == "eager" else "attention"
-        out = _op(op, self.shape, q)(
-            q, k, v, mask, scale, self.shape.float32_attention_logits
-        )
+        out = self._attend(q, k, v, mask, scale)
         b, _, n, _ = out.shape
         return self.wo(out.transpose(1, 2).reshape(b, n, self.n_heads * self.head_dim))
+
+    def _attend(self, q, k, v, mask: SegmentMask | torch.Tensor | None, scale: float) -> torch.Tensor:
+        float32_logits = self.shape.float32_attention_logits
+        if isinstance(mask, SegmentMask):
+            if mask.block is not None:
+                return flex_attention(q, k, v, mask.block, scale, float32_logits)
+            mask = mask.as_dense()
+        op = "attention_math" if self.shape.attention_backend == "eager" else "attention"
+        return _op(op, self.shape, q)(q, k, v, mask, scale, float32_logits)
 
 
 class EncoderLayer(nn.Module):
@@ -210,8 +228,9 @@ class EncoderLayer(nn.Module):
         self.dropout = nn.Dropout(shape.dropout)
 
     def forward(self, x, mask, rotary):
-        x = x + self.dropout(self.attn(self.attn_norm(x), mask, rotary))
-        return x + self.dropout(self.mlp(self.mlp_norm(x)))
+        # mlp_norm also does the residual add before it (one fused op).
+        x, h = self.mlp_norm(self.dropout(self.attn(self.attn_norm(x), mask, rotary)), residual=x)
+        return x + self.dropout(self.mlp(h))
 
 
 class DecoderLayer(nn.Module):
@@ -230,13 +249,14 @@ class DecoderLayer(nn.Module):
     def forward(self, x, enc, self_mask, cross_mask, rotary, cache=None):
         self_cache = cache.setdefault("self", {}) if cache is not None else None
         cross_cache = cache.setdefault("cross", {}) if cache is not None else None
-        x = x + self.dropout(self.self_attn(self.self_norm(x), self_mask, rotary, cache=self_cache))
+        # Each next norm also does the residual add before it (one fused op).
+        update = self.self_attn(self.self_norm(x), self_mask, rotary, cache=self_cache)
+        x, h = self.cross_norm(self.dropout(update), residual=x)
         # No rotary in cross-attention: decoder steps and encoder tokens live in
         # unrelated position spaces, so a relative angle between them is noise.
-        x = x + self.dropout(
-            self.cross_attn(self.cross_norm(x), cross_mask, None, source=enc, cache=cross_cache)
-        )
-        return x + self.dropout(self.mlp(self.mlp_norm(x)))
+        update = self.cross_attn(h, cross_mask, None, source=enc, cache=cross_cache)
+        x, h = self.mlp_norm(self.dropout(update), residual=x)
+        return x + self.dropout(self.mlp(h))
 
 
 class PerceiverResampler(nn.Module):
@@ -368,10 +388,15 @@ class UIOTransformer(nn.Module):
             start += size
         return torch.cat(parts, dim=0)
 
+    def segment_mask(self, q_segments: torch.Tensor, k_segments: torch.Tensor, causal: bool) -> SegmentMask:
+        """The packed-row mask in the form this model's attention backend uses on the device."""
+        backend = pick_backend(self.shape.attention_backend, self.shape.kernels, q_segments.device.type)
+        return SegmentMask.build(q_segments, k_segments, causal, backend)
+
     def encode(self, batch) -> torch.Tensor:
         """Encoder states ``[B, L, d]``; attention stays within each packed example."""
         x = self.embed_inputs(batch)
-        mask = block_mask(batch.enc_segment_ids, batch.enc_segment_ids, causal=False)
+        mask = self.segment_mask(batch.enc_segment_ids, batch.enc_segment_ids, causal=False)
         rotary = self.rotary(batch.enc_positions)
         for layer in self.encoder_layers:
             x = layer(x, mask, rotary)
@@ -382,8 +407,8 @@ class UIOTransformer(nn.Module):
         dec_ids: torch.Tensor,
         dec_positions: torch.Tensor,
         enc: torch.Tensor,
-        self_mask: torch.Tensor | None,
-        cross_mask: torch.Tensor,
+        self_mask: SegmentMask | torch.Tensor | None,
+        cross_mask: SegmentMask | torch.Tensor,
         cache: list[dict] | None = None,
     ) -> torch.Tensor:
         """Decoder hidden states ``[B, T, d]`` (before the output projection)."""
@@ -401,8 +426,8 @@ class UIOTransformer(nn.Module):
     def forward(self, batch) -> dict[str, torch.Tensor]:
         """Training loss of a packed batch: cross-entropy + z-loss over target tokens."""
         enc = self.encode(batch)
-        self_mask = block_mask(batch.dec_segment_ids, batch.dec_segment_ids, causal=True)
-        cross_mask = block_mask(batch.dec_segment_ids, batch.enc_segment_ids, causal=False)
+        self_mask = self.segment_mask(batch.dec_segment_ids, batch.dec_segment_ids, causal=True)
+        cross_mask = self.segment_mask(batch.dec_segment_ids, batch.enc_segment_ids, causal=False)
         hidden = self.decode(batch.dec_input_ids, batch.dec_positions, enc, self_mask, cross_mask)
         ce, z = get_op("linear_cross_entropy", self.shape.kernels, hidden.device.type)(
             hidden.reshape(-1, hidden.shape[-1]),
@@ -412,22 +437,6 @@ class UIOTransformer(nn.Module):
             z_loss=self.shape.z_loss,
         )
         return {"loss": ce + z, "ce": ce.detach(), "z_loss": z.detach()}
-
-
-def block_mask(q_segments: torch.Tensor, k_segments: torch.Tensor, causal: bool) -> torch.Tensor:
-    """Boolean attention mask ``[B, 1, Lq, Lk]`` for packed rows.
-
-    A query attends to keys of its own example (equal segment id), and for
-    ``causal`` only to earlier positions. Padding (segment 0) attends to padding,
-    and a query that would see nothing sees everything, so softmax never meets
-    an all-masked row (those outputs are ignored anyway).
-    """
-    mask = q_segments.unsqueeze(-1) == k_segments.unsqueeze(-2)
-    if causal:
-        lq, lk = q_segments.shape[-1], k_segments.shape[-1]
-        mask = mask & torch.ones(lq, lk, dtype=torch.bool, device=mask.device).tril()
-    mask = mask | ~mask.any(-1, keepdim=True)
-    return mask.unsqueeze(1)
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:

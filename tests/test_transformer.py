@@ -6,8 +6,9 @@ import pytest
 import torch
 from core_fixtures import example, tiny_model, tiny_shape, tiny_vocab
 
+from uio.core.masks import block_mask
 from uio.core.sequence import collate_rows
-from uio.core.transformer import TrunkShape, UIOTransformer, block_mask, count_parameters
+from uio.core.transformer import TrunkShape, UIOTransformer, count_parameters
 
 
 def trunk_formula(d: int, heads: int, head_dim: int, mlp: int, enc: int, dec: int) -> tuple[int, int]:

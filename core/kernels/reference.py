@@ -17,6 +17,14 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.
     return (out * weight.float()).to(x.dtype)
 
 
+def add_rms_norm(
+    x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x + residual, rms_norm(x + residual))``: a residual add and the next pre-norm."""
+    total = x + residual
+    return total, rms_norm(total, weight, eps)
+
+
 def swiglu(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
     """SiLU(gate) * up (Shazeer, arXiv 2002.05202)."""
     return F.silu(gate) * up
@@ -51,6 +59,13 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     c, s = cos.unsqueeze(1), sin.unsqueeze(1)
     out = torch.cat([x1 * c - x2 * s, x1 * s + x2 * c], dim=-1)
     return out.to(x.dtype)
+
+
+def qk_norm_rotary(
+    x: torch.Tensor, weight: torch.Tensor, eps: float, cos: torch.Tensor, sin: torch.Tensor
+) -> torch.Tensor:
+    """QK-norm then rotary: RMSNorm of ``x [B, H, L, Dh]`` over Dh, rotated by ``cos``/``sin``."""
+    return apply_rotary(rms_norm(x, weight, eps), cos, sin)
 
 
 def attention(
