@@ -72,6 +72,20 @@ class Decoder:
         self.enc = model.encode(batch)
         self.cross_mask = (batch.enc_segment_ids > 0)[:, None, None, :]
         self.device = device
+        self._tables: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _step_rotary(self, position: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """cos/sin of one decoding position ``[1, 1, Dh/2]`` (shared by every row), sliced
+        from a table built once (and doubled when outgrown) rather than every step."""
+        if not self.model.shape.rotary:
+            return None
+        if self._tables is None or self._tables[0].shape[1] <= position:
+            length = max(64, 2 * (position + 1))
+            grid = torch.arange(length, device=self.device)[None, :, None].expand(1, length, 2)
+            self._tables = self.model.rotary(grid)
+        cos, sin = self._tables
+        step = slice(position, position + 1)
+        return cos[:, step], sin[:, step]
 
     def expand(self, times: int) -> None:
         """Repeat every example ``times`` times (beam search)."""
@@ -84,7 +98,8 @@ class Decoder:
         if cache is not None:
             new = tokens[:, -1:]
             pos = torch.full((tokens.shape[0], 1, 2), t - 1, device=self.device)
-            hidden = self.model.decode(new, pos, self.enc, None, self.cross_mask, cache)
+            rotary = self._step_rotary(t - 1)
+            hidden = self.model.decode(new, pos, self.enc, None, self.cross_mask, cache, rotary)
         else:
             pos = torch.arange(t, device=self.device)[None, :, None].expand(tokens.shape[0], t, 2)
             causal = torch.ones(t, t, dtype=torch.bool, device=self.device).tril()[None, None]
@@ -129,8 +144,9 @@ def _sample(dec: Decoder, starts: torch.Tensor, allowed: torch.Tensor, options: 
     cache = [{} for _ in dec.model.decoder_layers] if options.use_cache else None
     done = torch.zeros(b, dtype=torch.bool, device=dec.device)
     generator = torch.Generator(device=dec.device).manual_seed(options.seed)
+    blocked = ~allowed
     for _ in range(options.max_new_tokens):
-        logits = dec.step_logits(tokens, cache).masked_fill(~allowed, float("-inf"))
+        logits = dec.step_logits(tokens, cache).masked_fill(blocked, float("-inf"))
         if options.strategy == "greedy":
             nxt = logits.argmax(-1)
         else:
@@ -165,8 +181,9 @@ def _beam_search(dec: Decoder, starts: torch.Tensor, allowed: torch.Tensor, opti
     lengths = torch.zeros(b * k, device=dec.device)
     done = torch.zeros(b * k, dtype=torch.bool, device=dec.device)
     cache = [{} for _ in dec.model.decoder_layers] if options.use_cache else None
+    blocked = ~allowed
     for _ in range(options.max_new_tokens):
-        logp = dec.step_logits(tokens, cache).masked_fill(~allowed, float("-inf")).log_softmax(-1)
+        logp = dec.step_logits(tokens, cache).masked_fill(blocked, float("-inf")).log_softmax(-1)
         # A finished beam only extends with padding, at no cost.
         logp[done] = float("-inf")
         logp[done, PAD_ID] = 0.0

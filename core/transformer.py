@@ -78,6 +78,11 @@ class TrunkShape:
         )
 
 
+def _dropout(p: float) -> nn.Module:
+    # Without dropout, skip the module's per-call work (it adds up in one-token decoding).
+    return nn.Dropout(p) if p > 0 else nn.Identity()
+
+
 def _op(name: str, shape: TrunkShape, x: torch.Tensor) -> Callable:
     return get_op(name, shape.kernels, x.device.type)
 
@@ -110,7 +115,7 @@ class MLP(nn.Module):
         self.wi_0 = nn.Linear(shape.d_model, shape.mlp_dim, bias=False)
         self.wi_1 = nn.Linear(shape.d_model, shape.mlp_dim, bias=False) if shape.mlp == "swiglu" else None
         self.wo = nn.Linear(shape.mlp_dim, shape.d_model, bias=False)
-        self.dropout = nn.Dropout(shape.dropout)
+        self.dropout = _dropout(shape.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.wi_1 is not None:
@@ -225,7 +230,7 @@ class EncoderLayer(nn.Module):
         self.attn = Attention(shape)
         self.mlp_norm = RMSNorm(shape.d_model, shape.kernels)
         self.mlp = MLP(shape)
-        self.dropout = nn.Dropout(shape.dropout)
+        self.dropout = _dropout(shape.dropout)
 
     def forward(self, x, mask, rotary):
         # mlp_norm also does the residual add before it (one fused op).
@@ -244,7 +249,7 @@ class DecoderLayer(nn.Module):
         self.cross_attn = Attention(shape, cross=True)
         self.mlp_norm = RMSNorm(shape.d_model, shape.kernels)
         self.mlp = MLP(shape)
-        self.dropout = nn.Dropout(shape.dropout)
+        self.dropout = _dropout(shape.dropout)
 
     def forward(self, x, enc, self_mask, cross_mask, rotary, cache=None):
         self_cache = cache.setdefault("self", {}) if cache is not None else None
@@ -410,10 +415,16 @@ class UIOTransformer(nn.Module):
         self_mask: SegmentMask | torch.Tensor | None,
         cross_mask: SegmentMask | torch.Tensor,
         cache: list[dict] | None = None,
+        rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Decoder hidden states ``[B, T, d]`` (before the output projection)."""
+        """Decoder hidden states ``[B, T, d]`` (before the output projection).
+
+        ``rotary``: cos/sin tables of ``dec_positions`` when the caller already has
+        them (step-by-step decoding reuses one table); computed here otherwise.
+        """
         x = self.embed_ids(dec_ids)
-        rotary = self.rotary(dec_positions)
+        if rotary is None:
+            rotary = self.rotary(dec_positions)
         for i, layer in enumerate(self.decoder_layers):
             layer_cache = cache[i] if cache is not None else None
             x = layer(x, enc, self_mask, cross_mask, rotary, layer_cache)

@@ -9,6 +9,7 @@ starts (the tests run the kernels in a child process that way).
 
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -45,8 +46,16 @@ def unavailable_reason(device_type: str) -> str | None:
 
 
 def available(device_type: str) -> bool:
-    """``unavailable_reason(device_type) is None``: the predicate given to ``register_kernel``."""
-    return unavailable_reason(device_type) is None
+    """``unavailable_reason(device_type) is None``: the predicate given to ``register_kernel``.
+
+    Asked on every op call, so it answers without building the reason.
+    """
+    return INTERPRETED or (device_type == "cuda" and _cuda_present())
+
+
+@functools.cache
+def _cuda_present() -> bool:
+    return torch.cuda.is_available()
 
 
 def block_size(width: int, what: str) -> int:

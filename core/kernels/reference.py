@@ -11,10 +11,12 @@ import torch.nn.functional as F
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """RMSNorm computed in float32, returned in the input dtype."""
-    xf = x.float()
-    out = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
-    return (out * weight.float()).to(x.dtype)
+    """RMSNorm computed in float32, returned in the input dtype.
+
+    ``x * rsqrt(mean(x^2) + eps) * weight``; torch's own op computes exactly that
+    with fewer dispatches, which matters for one-token decoding steps.
+    """
+    return F.rms_norm(x.float(), (x.shape[-1],), weight.float(), eps).to(x.dtype)
 
 
 def add_rms_norm(
