@@ -504,7 +504,7 @@ def test_default_experiment_numbers():
     run = cfg.run
     assert run.model.preset == "tiny" and run.model.d_model == 128
     assert run.data.sources[0].dataset == "scene_qa"
-    assert run.data.sources[0].options["train_examples"] == 20000
+    assert run.data.sources[0].options["train_examples"] == 200000
     assert run.objectives.weights["text.prefix_lm"] == 1.0
     # The quick start promises at most 10 minutes of training on CPU.
     assert run.train.accelerator == "cpu" and 0 < run.train.max_time_minutes <= 10
