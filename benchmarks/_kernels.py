@@ -21,10 +21,10 @@ Timing: a calibrated number of calls per round (at least ``--min-ms`` per
 round), rounds interleaved across variants, median kept (``_common``). On CUDA
 each round ends with a synchronize. Backward is timed on a retained graph;
 input gradients are reset to None before every backward, so no variant pays
-for gradient accumulation. Peak memory (CUDA only) is
-``torch.cuda.max_memory_allocated`` during one call, minus what was allocated
-before it (the inputs and, for backward, the graph). On CPU the memory table is
-left out (the script says so) rather than filled with guesses.
+for gradient accumulation. Peak memory is what one call allocates beyond what
+was live before it (the inputs and, for backward, the graph):
+``torch.cuda.max_memory_allocated`` on CUDA, torch's profiler on CPU
+(``_memory.peak_of_call``).
 
 Before timing, each variant's forward output is compared with eager's; a
 script exits 1 if one differs by more than ``AGREEMENT`` (per dtype, relative
@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import torch
 from _common import Variant, add_common_args, environment, print_table, set_threads, spread
 from _common import time_interleaved as _time_interleaved
+from _memory import peak_of_call
 
 MODES = ("forward", "backward", "full")
 AGREEMENT = {torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 5e-2}
@@ -202,17 +203,9 @@ def _runs(
     return _Runs(forward, backward, full)
 
 
-def _peak_mib(run: Callable[[], object], device: torch.device) -> float | None:
-    if device.type != "cuda":
-        return None
-    _sync(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    before = torch.cuda.memory_allocated(device)
-    result = run()
-    _sync(device)
-    peak = torch.cuda.max_memory_allocated(device) - before
-    del result
-    return peak / 2**20
+def _peak_mib(run: Callable[[], object], device: torch.device) -> float:
+    """Peak MiB one call allocates (CUDA allocator statistics; on CPU, torch's profiler)."""
+    return peak_of_call(run, device) / 2**20
 
 
 def _calls_per_round(run: Callable[[], object], device: torch.device, min_ms: float) -> int:
@@ -310,9 +303,6 @@ def sweep(
     )
     for line in disagreements:
         print(f"DISAGREES with eager: {line}")
-    if args.device.type != "cuda":
-        print("peak memory: n/a on CPU (torch keeps no allocator statistics there)\n")
-        return not disagreements
     memory = ["fwd MiB", "fwd vs eager", "bwd MiB", "bwd vs eager", "full MiB", "full vs eager"]
     print_table(
         f"{title}: peak memory",
