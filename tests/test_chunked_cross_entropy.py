@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 from core_fixtures import example, tiny_model, tiny_vocab
+from triton_child import run_kernel_cases
 
 from uio.core.kernels import get_op, reference
 from uio.core.kernels.chunked_cross_entropy import chunk_rows_for, linear_cross_entropy
 from uio.core.sequence import collate_rows
 
 # Both sides compute the logits in float32, whatever the input dtype.
-TESTS = Path(__file__).resolve().parent
 TOLERANCE = {torch.float32: 2e-5, torch.float64: 2e-5, torch.bfloat16: 2e-2}
 
 
@@ -155,23 +150,7 @@ needs_triton = pytest.mark.skipif(triton is None, reason="triton is not installe
 @pytest.mark.parametrize("where", ["interpreter", "cuda"])
 def test_triton_row_kernel_cases(where):
     """Runs ``triton_cross_entropy_cases.py`` in a child process (see its docstring)."""
-    env = dict(os.environ)
-    if where == "interpreter":
-        if torch.cuda.is_available():
-            pytest.skip("CUDA is present: the cases run compiled instead")
-        env["TRITON_INTERPRET"] = "1"
-    else:
-        if not torch.cuda.is_available():
-            pytest.skip("no CUDA device")
-        env.pop("TRITON_INTERPRET", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", str(TESTS / "triton_cross_entropy_cases.py"), "-q",
-         "-p", "no:cacheprovider"],
-        capture_output=True, text=True, timeout=300, env=env, cwd=TESTS.parent,
-    )
-    summary = result.stdout.strip().splitlines()[-1:] or [""]
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "passed" in summary[0] and "skipped" not in summary[0], summary[0]
+    run_kernel_cases("triton_cross_entropy_cases.py", where)
 
 
 @needs_triton

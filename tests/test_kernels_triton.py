@@ -8,18 +8,13 @@ imported, or compiled where CUDA is present.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
+from triton_child import run_kernel_cases
 
 from uio.core.config import ModelConfig
 from uio.core.kernels import _FUSED, _NOT_LOADED, get_op, reference
 
-TESTS = Path(__file__).resolve().parent
 TRITON_OPS = ("rms_norm", "add_rms_norm", "swiglu", "qk_norm_rotary", "apply_rotary")
 
 try:
@@ -179,34 +174,5 @@ def test_kernels_compile_for_a_cuda_gpu():
 @pytest.mark.parametrize("where", ["interpreter", "cuda"])
 def test_kernel_cases_match_the_references(where, request):
     """Runs ``triton_kernel_cases.py`` in a child process (see its docstring)."""
-    env = dict(os.environ)
-    if where == "interpreter":
-        if torch.cuda.is_available():
-            pytest.skip("CUDA is present: the cases run compiled instead")
-        env["TRITON_INTERPRET"] = "1"
-    else:
-        if not torch.cuda.is_available():
-            pytest.skip("no CUDA device")
-        env.pop("TRITON_INTERPRET", None)
     markexpr = request.config.getoption("markexpr") or "not slow"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(TESTS / "triton_kernel_cases.py"),
-            "-q",
-            "-m",
-            markexpr,
-            "-p",
-            "no:cacheprovider",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=TESTS.parent,
-    )
-    summary = result.stdout.strip().splitlines()[-1:] or [""]
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "passed" in summary[0] and "skipped" not in summary[0], summary[0]
+    run_kernel_cases("triton_kernel_cases.py", where, markexpr)
