@@ -56,16 +56,20 @@ class OpVariant:
     skipped: str | None = None
 
 
-def add_kernel_args(
-    parser: argparse.ArgumentParser, gpu_dims: list[int], cpu_dims: list[int]
-) -> None:
+GPU_DIMS = [1024, 2048, 3072, 4096]
+"""Widths swept on CUDA (the issue's d from 1024 to 4096)."""
+CPU_DIMS = [256, 512, 1024]
+"""Widths swept on CPU, where eager calls at d=4096 take seconds."""
+
+
+def add_kernel_args(parser: argparse.ArgumentParser) -> None:
     """The flags of every kernel benchmark, on top of ``_common.add_common_args``."""
     parser.add_argument(
         "--dims",
         type=int,
         nargs="+",
         default=None,
-        help=f"values of the swept width (default: {gpu_dims} on CUDA, {cpu_dims} on CPU)",
+        help=f"values of the swept width (default: {GPU_DIMS} on CUDA, {CPU_DIMS} on CPU)",
     )
     parser.add_argument(
         "--tokens",
@@ -94,13 +98,11 @@ def add_kernel_args(
     add_common_args(parser, default_repeats=5)
 
 
-def resolve(
-    args: argparse.Namespace, gpu_dims: list[int], cpu_dims: list[int]
-) -> argparse.Namespace:
+def resolve(args: argparse.Namespace) -> argparse.Namespace:
     """Fill the device-dependent defaults; ``--quick`` shrinks everything."""
     args.device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     gpu = args.device.type == "cuda"
-    args.dims = args.dims or (gpu_dims if gpu else cpu_dims)
+    args.dims = args.dims or (GPU_DIMS if gpu else CPU_DIMS)
     args.tokens = args.tokens or (4096 if gpu else 1024)
     args.dtype = getattr(torch, args.dtype or ("bfloat16" if gpu else "float32"))
     if args.quick:
@@ -146,6 +148,23 @@ def triton_variant(
     if why:
         return OpVariant("triton (uio)", None, why)
     return OpVariant("triton (uio)", adapt(_FUSED[op].fn))
+
+
+def op_variants(
+    op: str,
+    eager: Callable[..., object],
+    liger: Callable[[], Callable[..., object]],
+    args: argparse.Namespace,
+    adapt: Callable[[Callable[..., object]], Callable[..., object]] = lambda fn: fn,
+) -> list[OpVariant]:
+    """The variants every op benchmark compares: eager (the reference, first),
+    its ``torch.compile``, our Triton kernel and Liger-Kernel's."""
+    return [
+        OpVariant("eager (reference)", eager),
+        compiled_variant(eager, args),
+        triton_variant(op, args, adapt),
+        liger_variant(args, liger),
+    ]
 
 
 def liger_variant(

@@ -24,20 +24,10 @@ import argparse
 import sys
 
 import torch
-from _kernels import (
-    OpVariant,
-    add_kernel_args,
-    compiled_variant,
-    liger_variant,
-    resolve,
-    sweep,
-    triton_variant,
-)
+from _kernels import add_kernel_args, op_variants, resolve, sweep
 
 from uio.core.kernels import reference
 
-GPU_DIMS = [1024, 2048, 3072, 4096]
-CPU_DIMS = [256, 512, 1024]
 EPS = 1e-6
 
 
@@ -86,8 +76,8 @@ def liger_add_rms_norm(device: torch.device):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_kernel_args(parser, GPU_DIMS, CPU_DIMS)
-    args = resolve(parser.parse_args(argv), GPU_DIMS, CPU_DIMS)
+    add_kernel_args(parser)
+    args = resolve(parser.parse_args(argv))
 
     def leaf(*shape: int, shift: float = 0.0) -> torch.Tensor:
         t = torch.randn(*shape, device=args.device) * (0.1 if shift else 1.0) + shift
@@ -111,12 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ok = True
     for title, op, eager, liger, make in sections:
-        variants = [
-            OpVariant("eager (reference)", eager),
-            compiled_variant(eager, args),
-            triton_variant(op, args),
-            liger_variant(args, lambda liger=liger: liger(args.device)),
-        ]
+        variants = op_variants(op, eager, lambda liger=liger: liger(args.device), args)
         problems = [(d, lambda d=d, make=make: make(d)) for d in args.dims]
         ok &= sweep(f"{title}, {args.tokens} rows x d", "d", problems, variants, args, op)
     return 0 if ok else 1

@@ -31,20 +31,10 @@ import argparse
 import sys
 
 import torch
-from _kernels import (
-    OpVariant,
-    add_kernel_args,
-    compiled_variant,
-    liger_variant,
-    resolve,
-    sweep,
-    triton_variant,
-)
+from _kernels import add_kernel_args, op_variants, resolve, sweep
 
 from uio.core.kernels import reference
 
-GPU_DIMS = [1024, 2048, 3072, 4096]
-CPU_DIMS = [256, 512, 1024]
 EPS = 1e-6
 
 
@@ -119,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--head-dim", type=int, default=None, help="default: 128 on CUDA, 64 on CPU"
     )
-    add_kernel_args(parser, GPU_DIMS, CPU_DIMS)
-    args = resolve(parser.parse_args(argv), GPU_DIMS, CPU_DIMS)
+    add_kernel_args(parser)
+    args = resolve(parser.parse_args(argv))
     head_dim = args.head_dim or (128 if args.device.type == "cuda" else 64)
     if args.quick:
         head_dim = min(head_dim, 32)
@@ -154,12 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ok = True
     for title, op, eager, adapt, liger, with_weights in sections:
-        variants = [
-            OpVariant("eager (reference)", eager),
-            compiled_variant(eager, args),
-            triton_variant(op, args, adapt),
-            liger_variant(args, liger),
-        ]
+        variants = op_variants(op, eager, liger, args, adapt)
         problems = [(d, lambda d=d, w=with_weights: qk_inputs(d, w)) for d in args.dims]
         ok &= sweep(
             f"{title} of q and k, {args.tokens} tokens, head dim {head_dim}",

@@ -19,20 +19,9 @@ import argparse
 import sys
 
 import torch
-from _kernels import (
-    OpVariant,
-    add_kernel_args,
-    compiled_variant,
-    liger_variant,
-    resolve,
-    sweep,
-    triton_variant,
-)
+from _kernels import add_kernel_args, op_variants, resolve, sweep
 
 from uio.core.kernels import reference
-
-GPU_DIMS = [1024, 2048, 3072, 4096]
-CPU_DIMS = [256, 512, 1024]
 
 
 def liger_swiglu():
@@ -43,8 +32,8 @@ def liger_swiglu():
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_kernel_args(parser, GPU_DIMS, CPU_DIMS)
-    args = resolve(parser.parse_args(argv), GPU_DIMS, CPU_DIMS)
+    add_kernel_args(parser)
+    args = resolve(parser.parse_args(argv))
 
     def inputs(d: int) -> list[torch.Tensor]:
         return [
@@ -52,12 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(2)
         ]
 
-    variants = [
-        OpVariant("eager (reference)", reference.swiglu),
-        compiled_variant(reference.swiglu, args),
-        triton_variant("swiglu", args),
-        liger_variant(args, liger_swiglu),
-    ]
+    variants = op_variants("swiglu", reference.swiglu, liger_swiglu, args)
     problems = [(d, lambda d=d: inputs(d)) for d in args.dims]
     ok = sweep(f"SwiGLU, {args.tokens} rows x d", "d", problems, variants, args, "swiglu")
     return 0 if ok else 1

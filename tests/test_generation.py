@@ -6,7 +6,7 @@ import pytest
 import torch
 from core_fixtures import example, tiny_model, tiny_vocab
 
-from uio.core.generation import DecodeOptions, generate
+from uio.core.generation import DecodeOptions, Decoder, generate
 from uio.core.vocab import EOS_ID
 
 INDEX = {"tokens": 1}
@@ -96,3 +96,17 @@ def test_sampling_is_seeded():
     b = generate(model, _examples(vocab), ["tokens"] * 3, vocab, INDEX, opts)
     assert a == b
     assert EOS_ID not in sum(a, [])
+
+
+def test_step_rotary_table_matches_per_step_tables_past_its_growth():
+    """Cached steps slice one growing table; past its first 64 rows it must still
+    equal the tables decode() would compute for that position."""
+    vocab = tiny_vocab()
+    model = tiny_model(vocab)
+    dec = Decoder(model, _examples(vocab), INDEX)
+    for position in (0, 63, 64, 200, 5):
+        cos, sin = dec._step_rotary(position)
+        ref_cos, ref_sin = model.rotary(torch.full((1, 1, 2), position))
+        torch.testing.assert_close(cos, ref_cos, rtol=0, atol=0)
+        torch.testing.assert_close(sin, ref_sin, rtol=0, atol=0)
+    assert dec._tables[0].shape[1] > 200
