@@ -113,7 +113,7 @@ def _to_device(batch, device):
     return move_data_to_device(batch, device)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate(
     model: UIOTransformer,
     examples: list[ModelExample],
@@ -199,8 +199,7 @@ def _beam_search(dec: Decoder, starts: torch.Tensor, allowed: torch.Tensor, opti
         done = was_done | (token.view(-1) == EOS_ID)
         if cache is not None:
             for layer in cache:
-                layer["self"]["k"] = layer["self"]["k"][origin]
-                layer["self"]["v"] = layer["self"]["v"][origin]
+                layer["self"]["buffer"].reorder(origin)
         if bool(done.all()):
             break
     normalised = (scores / lengths.clamp(min=1)).view(b, k)

@@ -20,6 +20,7 @@ from torch import nn
 
 from uio.core.kernels import get_op
 from uio.core.kernels.flex_attention import flex_attention, pick_backend
+from uio.core.kv_cache import KVBuffer
 from uio.core.masks import SegmentMask
 from uio.plugins.spec import EncoderContext
 
@@ -184,11 +185,13 @@ class Attention(nn.Module):
         """Attend from ``x`` to itself, or to ``source`` (cross-attention).
 
         ``cache`` (a dict owned by the caller) holds keys/values: for
-        self-attention new ones are appended; for cross-attention they are
-        computed once and reused.
+        self-attention new ones are appended (see :meth:`_step_qkv`); for
+        cross-attention they are computed once and reused.
         """
-        q = self._normalise(self._heads(self.wq(x)), "q", q_rotary)
-        if self.cross:
+        if not self.cross and cache is not None:
+            q, k, v = self._step_qkv(x, q_rotary, cache)
+        elif self.cross:
+            q = self._normalise(self._heads(self.wq(x)), "q", q_rotary)
             if cache is not None and "k" in cache:
                 k, v = cache["k"], cache["v"]
             else:
@@ -196,12 +199,8 @@ class Attention(nn.Module):
                 if cache is not None:
                     cache["k"], cache["v"] = k, v
         else:
+            q = self._normalise(self._heads(self.wq(x)), "q", q_rotary)
             k, v = self.project_kv(x, q_rotary)
-            if cache is not None:
-                if "k" in cache:
-                    k = torch.cat([cache["k"], k], dim=2)
-                    v = torch.cat([cache["v"], v], dim=2)
-                cache["k"], cache["v"] = k, v
         if self.shape.attention == "scaled_cosine":
             q = q * self.log_scale.clamp(max=math.log(100.0)).exp().to(q.dtype)
             scale = 1.0
@@ -210,6 +209,23 @@ class Attention(nn.Module):
         out = self._attend(q, k, v, mask, scale)
         b, _, n, _ = out.shape
         return self.wo(out.transpose(1, 2).reshape(b, n, self.n_heads * self.head_dim))
+
+    def _step_qkv(
+        self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None, cache: dict
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, and every cached key and value, of a decoding step.
+
+        q, k and v come from one matmul: a decoding step is so small that each
+        call's overhead outweighs its arithmetic. Weights cannot change during
+        one generation, so their concatenation is kept in the cache.
+        """
+        weight = cache.get("qkv_weight")
+        if weight is None:
+            weight = cache["qkv_weight"] = torch.cat([self.wq.weight, self.wk.weight, self.wv.weight])
+        q, k, v = (self._heads(t) for t in F.linear(x, weight).chunk(3, dim=-1))
+        q, k = self._normalise(q, "q", rotary), self._normalise(k, "k", rotary)
+        k, v = cache.setdefault("buffer", KVBuffer()).append(k, v)
+        return q, k, v
 
     def _attend(self, q, k, v, mask: SegmentMask | torch.Tensor | None, scale: float) -> torch.Tensor:
         float32_logits = self.shape.float32_attention_logits
