@@ -1,11 +1,11 @@
 """Self-attention keys and values of step-by-step decoding, kept in growing buffers.
 
-Appending with ``torch.cat`` copies the whole cache every step, and once a
-layer's cache passes the allocator's large-block threshold (128 KiB in glibc)
-each of those copies is a fresh ``mmap`` with page faults: measured with
-``torch.profiler`` on the default tiny model at 256 new tokens, ``aten::cat``
-was 45% of a cached decoding's time. Writing into a buffer that doubles when
-full costs one copy per doubling instead.
+Appending with ``torch.cat`` allocates and copies the whole cache every step,
+so a generation of N tokens copies O(N^2) keys and values. Writing into a
+buffer that doubles when full copies each position O(1) times. Measured with
+``python benchmarks/generation.py`` on the default tiny model at 256 new
+tokens: cached decoding went from 8.94x to 9.88x the uncached speed at batch 4;
+at batch 1 the gain was within the noise (3.58x -> 3.59x).
 """
 
 from __future__ import annotations

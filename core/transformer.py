@@ -188,9 +188,7 @@ class Attention(nn.Module):
         self-attention new ones are appended (see :meth:`_step_qkv`); for
         cross-attention they are computed once and reused.
         """
-        if not self.cross and cache is not None:
-            q, k, v = self._step_qkv(x, q_rotary, cache)
-        elif self.cross:
+        if self.cross:
             q = self._normalise(self._heads(self.wq(x)), "q", q_rotary)
             if cache is not None and "k" in cache:
                 k, v = cache["k"], cache["v"]
@@ -198,6 +196,8 @@ class Attention(nn.Module):
                 k, v = self.project_kv(source, None)
                 if cache is not None:
                     cache["k"], cache["v"] = k, v
+        elif cache is not None:
+            q, k, v = self._step_qkv(x, q_rotary, cache)
         else:
             q = self._normalise(self._heads(self.wq(x)), "q", q_rotary)
             k, v = self.project_kv(x, q_rotary)
