@@ -77,6 +77,11 @@ def expected_answer(example: dict) -> str:
             "below": a["row"] > b["row"],
         }[query["relation"]]
         return "yes" if holds else "no"
+    if task == "scene.direction":
+        a, b = find(query["object"], objects), find(query["other"], objects)
+        vertical = {-1: ["above"], 0: [], 1: ["below"]}[(a["row"] > b["row"]) - (a["row"] < b["row"])]
+        horizontal = {-1: ["left"], 0: [], 1: ["right"]}[(a["col"] > b["col"]) - (a["col"] < b["col"])]
+        return " ".join(vertical + horizontal)
     target = find(query["object"], objects)
     if task == "scene.color":
         assert set(query["object"]) <= {"size", "shape"}
@@ -176,6 +181,13 @@ def test_yes_no_balanced(train: list[dict], heldout: list[dict]) -> None:
         assert 0.4 <= answers.count("yes") / len(answers) <= 0.6
 
 
+def test_directions_cover_all_eight(train: list[dict]) -> None:
+    answers = Counter(e["answer"] for e in train if e["task"] == "scene.direction")
+    assert set(answers) == {
+        "above", "below", "left", "right", "above left", "above right", "below left", "below right",
+    }
+
+
 def majority_baselines(data: list[dict]) -> dict[str, float]:
     by_kind: dict[str, Counter] = {}
     for e in data:
@@ -226,6 +238,7 @@ def test_object_count_bounds() -> None:
         ({"holdout_fraction": 0.8, "max_objects": 9}, "lower max_objects"),
         ({"kinds": ["scene.colour"]}, "unknown question kind"),
         ({"kinds": []}, "at least one"),
+        ({"kinds": ["scene.direction"], "min_objects": 1, "max_objects": 1}, "scene.direction questions need"),
         ({"describe_fraction": 1.5}, "describe_fraction"),
         ({"train_exmples": 5}, "train_exmples"),
     ],

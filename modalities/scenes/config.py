@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from uio.modalities.scenes.holdout import num_holdout_pairs, train_pairs
-from uio.modalities.scenes.questions import QUESTION_KINDS, RELATION
+from uio.modalities.scenes.questions import DIRECTION, QUESTION_KINDS, RELATION
 from uio.modalities.scenes.world import NUM_CELLS, SHAPES
 
 
@@ -82,8 +82,9 @@ class SceneQAConfig(BaseModel):
                 f"unique_shapes needs max_objects <= {len(SHAPES)} (one shape per object); "
                 f"got max_objects={self.max_objects}"
             )
-        if RELATION in self.question_kinds and self.max_objects < 2:
-            raise ValueError("scene.relation questions need max_objects >= 2")
+        for kind in (RELATION, DIRECTION):
+            if kind in self.question_kinds and self.max_objects < 2:
+                raise ValueError(f"{kind} questions need max_objects >= 2")
         return self
 
     @property

@@ -4,15 +4,16 @@ A query is a plain dict (it is stored in raw examples and may come from a JSON
 Lines manifest). An object is referred to by a *reference*: a dict with some of
 the keys ``size``, ``color`` and ``shape``, which must match exactly one object.
 
-============== ============================================================ ===========
-task           query                                                        answer
-============== ============================================================ ===========
-scene.count    ``{"attribute": "color", "value": "red"}``                   ``"two"``
-scene.color    ``{"object": {"shape": "star"}}``                            ``"red"``
-scene.shape    ``{"object": {"size": "small", "color": "red"}}``            ``"star"``
-scene.where    ``{"object": {"color": "red", "shape": "star"}}``            ``"top left"``
-scene.relation ``{"object": ref, "relation": "left_of", "other": ref}``     ``"yes"``
-============== ============================================================ ===========
+=============== ======================================================== ================
+task            query                                                    answer
+=============== ======================================================== ================
+scene.count     ``{"attribute": "color", "value": "red"}``               ``"two"``
+scene.color     ``{"object": {"shape": "star"}}``                        ``"red"``
+scene.shape     ``{"object": {"size": "small", "color": "red"}}``        ``"star"``
+scene.where     ``{"object": {"color": "red", "shape": "star"}}``        ``"top left"``
+scene.relation  ``{"object": ref, "relation": "left_of", "other": ref}`` ``"yes"``
+scene.direction ``{"object": ref, "other": ref}``                        ``"above left"``
+=============== ======================================================== ================
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from typing import Any
 
 from uio.modalities.scenes.world import COLORS, NUMBER_WORDS, SHAPES, SIZES, SceneObject
 
-COUNT, COLOR, SHAPE, WHERE, RELATION = (
-    "scene.count", "scene.color", "scene.shape", "scene.where", "scene.relation",
+COUNT, COLOR, SHAPE, WHERE, RELATION, DIRECTION = (
+    "scene.count", "scene.color", "scene.shape", "scene.where", "scene.relation", "scene.direction",
 )
 #: Every question kind, in a fixed order.
-QUESTION_KINDS: tuple[str, ...] = (COUNT, COLOR, SHAPE, WHERE, RELATION)
+QUESTION_KINDS: tuple[str, ...] = (COUNT, COLOR, SHAPE, WHERE, RELATION, DIRECTION)
 
 ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {"color": COLORS, "shape": SHAPES, "size": SIZES}
 
@@ -45,6 +46,7 @@ _REFERENCE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     SHAPE: (("color",), ("size", "color")),
     WHERE: (("shape",), ("color", "shape"), ("size", "color", "shape")),
     RELATION: (("shape",), ("color", "shape"), ("size", "color", "shape")),
+    DIRECTION: (("shape",), ("color", "shape"), ("size", "color", "shape")),
 }
 
 # Share of count questions about an attribute value seen in the scene (the rest
@@ -77,6 +79,8 @@ def answer(kind: str, query: Query, objects: Sequence[SceneObject]) -> str:
             resolve(query["object"], objects), resolve(query["other"], objects)
         )
         return "yes" if holds else "no"
+    if kind == DIRECTION:
+        return direction(resolve(query["object"], objects), resolve(query["other"], objects))
     target = resolve(query["object"], objects)
     if kind == COLOR:
         return target.color
@@ -102,6 +106,8 @@ def ask(
         return _ask_count(focus, rng)
     if kind == RELATION:
         return _ask_relation(objects, focus, rng)
+    if kind == DIRECTION:
+        return _ask_direction(objects, focus, rng)
     if kind not in _REFERENCE_KEYS:
         raise ValueError(f"unknown question kind {kind!r}; expected one of {', '.join(QUESTION_KINDS)}")
     for obj in rng.sample(list(focus), len(focus)):
@@ -109,6 +115,14 @@ def ask(
         if reference is not None:
             return {"object": reference}
     return None
+
+
+def direction(obj: SceneObject, other: SceneObject) -> str:
+    """Where ``obj`` lies seen from ``other``: a vertical word, a horizontal word or
+    both, e.g. ``"above left"``, ``"below"``, ``"right"`` (the cells differ)."""
+    vertical = "above" if obj.row < other.row else "below" if obj.row > other.row else ""
+    horizontal = "left" if obj.col < other.col else "right" if obj.col > other.col else ""
+    return " ".join(word for word in (vertical, horizontal) if word)
 
 
 def _reference(
@@ -152,3 +166,16 @@ def _ask_relation(
     if ref_a is None or ref_b is None:
         return None
     return {"object": ref_a, "relation": relation, "other": ref_b}
+
+
+def _ask_direction(
+    objects: Sequence[SceneObject], focus: Sequence[SceneObject], rng: random.Random
+) -> Query | None:
+    pairs = [(a, b) for a in objects for b in objects if a is not b and (a in focus or b in focus)]
+    if not pairs:
+        return None
+    a, b = rng.choice(pairs)
+    ref_a, ref_b = _reference(a, objects, DIRECTION, rng), _reference(b, objects, DIRECTION, rng)
+    if ref_a is None or ref_b is None:
+        return None
+    return {"object": ref_a, "other": ref_b}

@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 from uio.modalities.scenes.dataset import DESCRIBE
-from uio.modalities.scenes.questions import COLOR, COUNT, RELATION, SHAPE, WHERE, Query
+from uio.modalities.scenes.questions import COLOR, COUNT, DIRECTION, RELATION, SHAPE, WHERE, Query
 from uio.modalities.scenes.world import plural
 from uio.plugins import TaskExample, TaskSpec
 
@@ -54,6 +54,11 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         "is it true that the {object} is {relation} the {other}?",
         "does the {object} lie {relation} the {other}?",
     ),
+    DIRECTION: (
+        "where is the {object} relative to the {other}?",
+        "in which direction from the {other} is the {object}?",
+        "seen from the {other}, where is the {object}?",
+    ),
 }
 
 RELATION_WORDS: dict[str, str] = {
@@ -81,6 +86,7 @@ def render_question(kind: str, query: Query, rng: random.Random) -> str:
     fields = {"object": reference_text(query["object"])}
     if kind == RELATION:
         fields["relation"] = RELATION_WORDS[query["relation"]]
+    if kind in (RELATION, DIRECTION):
         fields["other"] = reference_text(query["other"])
     return template.format(**fields)
 
@@ -125,6 +131,7 @@ _DESCRIPTIONS = {
     SHAPE: "the shape of the object a colour (and size) identifies",
     WHERE: "the grid cell of an object, e.g. 'top left'",
     RELATION: "whether one object is left of / right of / above / below another: yes or no",
+    DIRECTION: "where one object lies seen from another, e.g. 'above left' or 'right'",
 }
 
 
