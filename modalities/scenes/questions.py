@@ -46,8 +46,8 @@ _REFERENCE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     SHAPE: (("color",), ("size", "color")),
     WHERE: (("shape",), ("color", "shape"), ("size", "color", "shape")),
     RELATION: (("shape",), ("color", "shape"), ("size", "color", "shape")),
-    DIRECTION: (("shape",), ("color", "shape"), ("size", "color", "shape")),
 }
+_REFERENCE_KEYS[DIRECTION] = _REFERENCE_KEYS[RELATION]
 
 # Share of count questions about an attribute value seen in the scene (the rest
 # pick any value, which makes "zero" answers).
@@ -162,10 +162,10 @@ def _ask_relation(
     if not candidates:
         return None
     a, relation, b = rng.choice(candidates)
-    ref_a, ref_b = _reference(a, objects, RELATION, rng), _reference(b, objects, RELATION, rng)
-    if ref_a is None or ref_b is None:
+    query = _pair_query(a, b, objects, RELATION, rng)
+    if query is None:
         return None
-    return {"object": ref_a, "relation": relation, "other": ref_b}
+    return {"object": query["object"], "relation": relation, "other": query["other"]}
 
 
 def _ask_direction(
@@ -175,7 +175,14 @@ def _ask_direction(
     if not pairs:
         return None
     a, b = rng.choice(pairs)
-    ref_a, ref_b = _reference(a, objects, DIRECTION, rng), _reference(b, objects, DIRECTION, rng)
+    return _pair_query(a, b, objects, DIRECTION, rng)
+
+
+def _pair_query(
+    a: SceneObject, b: SceneObject, objects: Sequence[SceneObject], kind: str, rng: random.Random
+) -> Query | None:
+    """``{"object": ref_a, "other": ref_b}`` if both objects can be named uniquely."""
+    ref_a, ref_b = _reference(a, objects, kind, rng), _reference(b, objects, kind, rng)
     if ref_a is None or ref_b is None:
         return None
     return {"object": ref_a, "other": ref_b}
