@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# emoji=False: key paths such as "exp.yaml:train: ..." must not turn into emoji.
+console = Console(highlight=False, emoji=False)
+err_console = Console(stderr=True, highlight=False, emoji=False)
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that are the user's to fix: printed as a message, never a traceback."""
@@ -99,6 +100,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"model: {sum(p.numel() for p in module.model.parameters()):,} parameters; vocabulary {run.vocab.size:,} ids; "
         f"rows {cfg.data.batch_rows} x ({cfg.data.encoder_length} enc + {cfg.data.decoder_length} dec)"
     )
+    if module.compile_problem is not None:
+        console.print(
+            f"[yellow]train.compile: torch.compile cannot run here, training eager[/] ({escape(module.compile_problem)})"
+        )
+    elif cfg.train.compile:
+        console.print(
+            "layers compiled with torch.compile; the first steps include the compile time"
+        )
     trainer = build_trainer(run, enable_progress_bar=not args.no_progress)
     ckpt_path = args.resume
     if ckpt_path == "auto":

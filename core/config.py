@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from uio.core.config_compose import _Composer, _fill, _get, _Layer, _leaves, _merge, _under
 from uio.core.config_errors import (
@@ -173,6 +173,14 @@ class TrainConfig(_Section):
     log_every_n_steps: int = Field(10, gt=0)
     checkpoint_every_n_steps: int = Field(250, ge=0)
     max_time_minutes: float | None = Field(None, gt=0)
+    schedule_over: Literal["steps", "steps_or_time"] = Field(
+        "steps",
+        description=(
+            "steps: the cosine decay ends at max_steps. steps_or_time: it ends at max_steps or at "
+            "max_time_minutes, whichever comes first, so a slower machine still anneals within the "
+            "time budget (Cramming, arXiv 2212.14034, sets its schedule by the time budget)."
+        ),
+    )
     fit_missing_tokenizers: bool = True
     tokenizer_fit_examples: int = Field(5000, gt=0)
     compile: bool = Field(
@@ -182,6 +190,13 @@ class TrainConfig(_Section):
             "the first steps pay the compile time."
         ),
     )
+
+    @field_validator("schedule_over")
+    @classmethod
+    def _time_schedule_needs_budget(cls, value: str, info: ValidationInfo) -> str:
+        if value == "steps_or_time" and info.data.get("max_time_minutes") is None:
+            raise ValueError("'steps_or_time' needs train.max_time_minutes to be set")
+        return value
 
 
 class EvalConfig(_Section):

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, Timer, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
 from uio.core.assembly import Run
 from uio.core.checkpoint import UIO_KEY, AtomicCheckpointIO
+from uio.core.compilation import compile_layers
 from uio.core.data import StreamState, TrainStream
-from uio.core.transformer import UIOTransformer
 
 UIO_VERSION = "0.1.0"
 
@@ -28,8 +29,8 @@ class UIOModule(pl.LightningModule):
         super().__init__()
         self.run = run
         self.model = run.build_model()
-        if run.config.train.compile:
-            compile_layers(self.model)
+        # Why train.compile fell back to eager (None when compiled or not asked for).
+        self.compile_problem = compile_layers(self.model) if run.config.train.compile else None
         self.stream_state: dict[str, Any] | None = None
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
@@ -52,8 +53,23 @@ class UIOModule(pl.LightningModule):
             lr=cfg.lr,
             betas=tuple(cfg.betas),
         )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg, self._time_fraction()))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _time_fraction(self) -> Callable[[], float] | None:
+        """The share of ``max_time_minutes`` spent so far (``schedule_over: steps_or_time``).
+
+        Read from Lightning's Timer, which counts from the start of training and keeps
+        its count in checkpoints, so a resumed run goes on where the schedule was.
+        """
+        cfg = self.run.config.train
+        if cfg.schedule_over != "steps_or_time":
+            return None
+        timers = [cb for cb in self.trainer.callbacks if isinstance(cb, Timer)]
+        if not timers:
+            raise RuntimeError("schedule_over 'steps_or_time' needs a Trainer with max_time set")
+        budget_s = cfg.max_time_minutes * 60
+        return lambda: timers[0].time_elapsed("train") / budget_s
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[UIO_KEY] = {
@@ -68,25 +84,19 @@ class UIOModule(pl.LightningModule):
         self.stream_state = checkpoint.get(UIO_KEY, {}).get("stream_state")
 
 
-def compile_layers(model: UIOTransformer) -> None:
-    """``torch.compile`` every encoder and decoder layer in place (``train.compile``).
+def warmup_cosine(cfg, time_fraction: Callable[[], float] | None = None):
+    """Linear warm-up, then cosine decay to ``min_lr_ratio`` at ``max_steps``, or earlier
+    when ``time_fraction`` (the share of the time budget spent) runs ahead of the steps.
 
-    Per layer, as torchtitan compiles per transformer block: the layers share one
-    compiled graph, and the input encoders (whose payload lists change from batch
-    to batch and would force recompiles) and the chunked loss stay eager.
-    ``Module.compile`` keeps parameter names, so checkpoints are unchanged.
+    A plain function, not a callable object, so LambdaLR keeps it out of checkpoints.
     """
-    for layer in (*model.encoder_layers, *model.decoder_layers):
-        layer.compile()
-
-
-def warmup_cosine(cfg):
-    """Linear warm-up, then cosine decay to ``min_lr_ratio`` at ``max_steps``."""
 
     def factor(step: int) -> float:
         if step < cfg.warmup_steps:
             return (step + 1) / max(1, cfg.warmup_steps)
         progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+        if time_fraction is not None:
+            progress = max(progress, min(1.0, time_fraction()))
         return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return factor

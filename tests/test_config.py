@@ -509,3 +509,10 @@ def test_default_experiment_numbers():
     # The quick start promises at most 10 minutes of training on CPU.
     assert run.train.accelerator == "cpu" and 0 < run.train.max_time_minutes <= 10
     assert run.train.out_dir == "runs/default"
+
+
+def test_time_schedule_without_a_time_budget_is_named(tmp_path, registry):
+    path = write(tmp_path, "e.yaml", VALID + "train: {schedule_over: steps_or_time}\n")
+    (issue,) = errors_of(path, registry).errors
+    assert issue.key == "train.schedule_over" and issue.file.endswith("e.yaml")
+    assert issue.given == "steps_or_time" and "needs train.max_time_minutes" in issue.message

@@ -123,3 +123,10 @@ def test_export_writes_safetensors_matching_the_checkpoint(trained, tmp_path):
     assert set(weights) == {k.removeprefix("model.") for k in ckpt["state_dict"]}
     torch.testing.assert_close(weights["token_embedding.weight"], ckpt["state_dict"]["model.token_embedding.weight"])
     assert "| text |" in (tmp_path / "export" / "README.md").read_text()
+
+
+def test_error_at_the_train_key_is_printed_as_text_not_emoji(tmp_path, capsys):
+    cfg = write_tiny_experiment(tmp_path)
+    assert main(["config", "validate", str(cfg), "train=5"]) == 2
+    err = capsys.readouterr().err
+    assert ":train:" in err and "\U0001f68b" not in err  # rich would turn ":train:" into a tram
