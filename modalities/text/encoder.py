@@ -2,28 +2,8 @@
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
-from uio.plugins import EncoderContext
+from uio.plugins.blocks.id_embedding import SharedIdEmbedding
 
 
-class TextInputEncoder(nn.Module):
-    """Embeds global ids with the core's token embedding, tied with the output as in UIO2.
-
-    It owns no parameters. The context is kept rather than ``embed_ids`` itself:
-    were ``embed_ids`` an ``nn.Embedding``, assigning it would register the shared
-    table as a submodule here too (counted and saved twice).
-    """
-
-    def __init__(self, ctx: EncoderContext) -> None:
-        super().__init__()
-        self.d_model = ctx.d_model
-        self._ctx = ctx
-
-    def forward(self, payloads: list[torch.Tensor]) -> torch.Tensor:
-        """``[sum of lengths, d_model]`` embeddings of the concatenated id tensors."""
-        if not payloads:
-            raise ValueError("TextInputEncoder got no segments to embed")
-        ids = torch.cat([p.reshape(-1) for p in payloads]).long()
-        return self._ctx.embed_ids(ids)
+class TextInputEncoder(SharedIdEmbedding):
+    """Embeds text ids with the core's token embedding (see :class:`SharedIdEmbedding`)."""
