@@ -105,9 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"[yellow]train.compile: torch.compile cannot run here, training eager[/] ({escape(module.compile_problem)})"
         )
     elif cfg.train.compile:
-        console.print(
-            "layers compiled with torch.compile; the first steps include the compile time"
-        )
+        console.print("layers compiled with torch.compile; the first steps include the compile time")
     trainer = build_trainer(run, enable_progress_bar=not args.no_progress)
     ckpt_path = args.resume
     if ckpt_path == "auto":

@@ -84,7 +84,9 @@ class VectorQuantizer(nn.Module):
 
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
         """Index of the nearest code for each row of ``flat`` ``[n, dim]``."""
-        flat = self._norm(flat)
+        return self._nearest_normed(self._norm(flat))
+
+    def _nearest_normed(self, flat: torch.Tensor) -> torch.Tensor:
         distances = (
             flat.pow(2).sum(1, keepdim=True)
             - 2 * flat @ self.codebook.t()
@@ -104,13 +106,14 @@ class VectorQuantizer(nn.Module):
     def forward(self, z: torch.Tensor) -> Quantized:
         if z.shape[-1] != self.dim:
             raise ValueError(f"expected vectors of size {self.dim} in the last dim, got {tuple(z.shape)}")
-        flat = z.reshape(-1, self.dim)
-        indices = self.nearest(flat.detach().float())
+        flat = self._norm(z.reshape(-1, self.dim).detach().float())
+        indices = self._nearest_normed(flat)
         counts = torch.bincount(indices, minlength=self.codebook_size).float()
         if self.training:
-            self._ema_update(self._norm(flat.detach().float()), indices, counts)
-        target = self._norm(z) if self.normalize else z
-        codes = self.lookup(indices).view(target.shape).to(z.dtype)
+            self._ema_update(flat, indices, counts)
+        target = self._norm(z)
+        # In range by construction: no validating lookup (and its host sync) per step.
+        codes = F.embedding(indices, self.codebook).view(target.shape).to(z.dtype)
         commitment = self.beta * F.mse_loss(target, codes.detach())
         quantized = target + (codes - target).detach()  # straight-through estimator
         probs = counts / counts.sum().clamp(min=1)

@@ -181,15 +181,17 @@ class VQGANLoss(nn.Module):
         self.adversarial_weight = adversarial_weight
         self.adversarial_start = adversarial_start
 
-    def generator_loss(self, images: torch.Tensor, out: VQGANOutput, step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        """The autoencoder's loss and its parts."""
+    def generator_loss(
+        self, images: torch.Tensor, out: VQGANOutput, step: int
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The autoencoder's loss and its parts (detached, for logging without a host sync)."""
         l1 = F.l1_loss(out.reconstruction, images)
         loss = l1 + out.quantized.commitment_loss
-        parts = {"l1": l1.item(), "commitment": out.quantized.commitment_loss.item()}
+        parts = {"l1": l1.detach(), "commitment": out.quantized.commitment_loss.detach()}
         if self.adversarial_weight > 0 and step >= self.adversarial_start:
             adversarial = -self.discriminator(out.reconstruction).mean()
             loss = loss + self.adversarial_weight * adversarial
-            parts["adversarial"] = adversarial.item()
+            parts["adversarial"] = adversarial.detach()
         return loss, parts
 
     def discriminator_loss(self, images: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
