@@ -21,10 +21,11 @@ from uio.core.binding import (
 )
 from uio.core.config import ResolvedConfig
 from uio.core.objectives import ObjectiveMixture
-from uio.core.pipeline import ExamplePipeline
+from uio.core.pipeline import ExampleError, ExamplePipeline
 from uio.core.transformer import TrunkShape, UIOTransformer
 from uio.core.vocab import Vocabulary
 from uio.plugins.registry import Registry, get_registry
+from uio.plugins.spec import FitValueProcessor
 
 
 class DataSourceError(ValueError):
@@ -73,7 +74,9 @@ class Run:
             objectives, self.config.objectives.weights, self.config.objectives.default_weight, vocab
         )
         resampled = self.config.model.resampler.latents if self.config.model.resampler.enabled else 0
-        return ExamplePipeline(self.bound, self.registry, vocab, mixture, resampled)
+        return ExamplePipeline(
+            self.bound, self.registry, vocab, mixture, resampled, self.config.objectives.empty_prompt_rate
+        )
 
     def build_model(self, device: str | torch.device = "cpu") -> UIOTransformer:
         """The transformer with fresh weights (``device="meta"`` allocates nothing)."""
@@ -118,10 +121,28 @@ class Run:
         values: dict[str, list[Any]] = {}
         rng = random.Random(self.config.seed)
         for raw in self.dataset("train")[:limit]:
-            _, built = pipeline.task_example(raw, rng)
-            for modality, value in [*built.inputs, built.target]:
+            try:
+                example_values = self._fit_values(pipeline, raw, rng)
+            except ExampleError:
+                if not self.config.data.skip_bad_examples:
+                    raise
+                continue
+            for modality, value in example_values:
                 values.setdefault(modality, []).append(value)
         return values
+
+    def _fit_values(self, pipeline: ExamplePipeline, raw: dict[str, Any], rng: random.Random) -> list[tuple[str, Any]]:
+        """``(modality, value)`` of one example as the tokenizers' ``fit`` wants them."""
+        task, built = pipeline.task_example(raw, rng)
+        ctx = pipeline.context(raw)
+        out = []
+        with pipeline.naming(task.name, ctx):
+            for modality, value in [*built.inputs, built.target]:
+                processor = self.bound[modality].processor
+                if isinstance(processor, FitValueProcessor):
+                    value = processor.fit_value(value, ctx)
+                out.append((modality, value))
+        return out
 
     def prepare_tokenizers(self, *, refit: bool = False, log=print) -> dict[str, dict[str, float]]:
         """Load saved tokenizers; fit the missing ones (or all trainable ones with ``refit``)."""

@@ -115,7 +115,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     final = run.out_dir / "checkpoints" / "last.ckpt"
     trainer.save_checkpoint(final, weights_only=False)
     console.print(f"[green]trained {trainer.global_step} steps[/]; checkpoint: {final}")
+    _report_skipped(module.stream_state)
     return 0
+
+
+def _report_skipped(stream_state: dict[str, Any] | None) -> None:
+    """Say how many bad examples ``data.skip_bad_examples`` skipped, and why the first ones."""
+    skipped = (stream_state or {}).get("skipped", 0)
+    if not skipped:
+        return
+    console.print(f"[yellow]skipped {skipped} bad training example(s)[/] (data.skip_bad_examples); first:")
+    for reason in stream_state.get("skipped_reasons", []):
+        console.print(f"  - {escape(reason)}")
 
 
 def cmd_fit_tokenizer(args: argparse.Namespace) -> int:
@@ -134,7 +145,8 @@ def cmd_fit_tokenizer(args: argparse.Namespace) -> int:
 def _decode_options(loaded, args: argparse.Namespace):
     from uio.core.generation import DecodeOptions
 
-    overrides = {k: v for k in ("strategy", "max_new_tokens", "num_beams", "top_k", "top_p", "temperature")
+    names = ("strategy", "max_new_tokens", "num_beams", "top_k", "top_p", "temperature", "guidance_scale")
+    overrides = {k: v for k in names
                  if (v := getattr(args, k, None)) is not None}
     if getattr(args, "no_cache", False):
         overrides["use_cache"] = False
@@ -142,7 +154,7 @@ def _decode_options(loaded, args: argparse.Namespace):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from uio.core.evaluation import evaluate
+    from uio.core.evaluation import evaluate, guidance_ablation
     from uio.core.inference import load_run
 
     loaded = load_run(args.checkpoint, args.overrides)
@@ -154,13 +166,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
             loaded, split, args.max_examples or cfg.max_examples, cfg.batch_size, options,
             progress=lambda done, total: status.update(f"evaluating on {split}: {done}/{total}"),
         )
+    ablation = guidance_ablation(loaded, results, cfg.batch_size, options)
+    if ablation:
+        summary["guidance_ablation"] = ablation
     out = Path(args.out) if args.out else loaded.checkpoint_path.parent.parent / f"eval-{split}"
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "metrics.json", "w") as f:
         json.dump(summary, f, indent=2)
-    with open(out / "generations.jsonl", "w") as f:
-        for r in results:
-            f.write(json.dumps(r, default=str) + "\n")
+    _write_generations(loaded, results, out)
+    gallery = None
+    if not args.no_gallery:
+        from uio.core.gallery import write_gallery
+
+        gallery = write_gallery(loaded, results, out / "gallery", title=f"uio: {loaded.run.config.name} on {split}")
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -175,8 +193,38 @@ def cmd_eval(args: argparse.Namespace) -> int:
         table.add_row("[bold]overall[/]", str(summary["n"]), metric, f"[bold]{value:.3f}[/]",
                       f"{summary['overall_chance'][metric]:.3f}")
     console.print(table)
+    if ablation:
+        _print_ablation(ablation)
     console.print(f"metrics: {out / 'metrics.json'}; generations: {out / 'generations.jsonl'}")
+    if gallery is not None:
+        console.print(f"[bold]gallery:[/] {gallery}")
     return 0
+
+
+def _print_ablation(ablation: dict[str, Any]) -> None:
+    table = Table(title=f"classifier-free guidance: scale {ablation['guidance_scale']:g} against 0")
+    for col in ("task", "n", "metric", "guided", "unguided"):
+        table.add_column(col, justify="left" if col in ("task", "metric") else "right")
+    for task, t in ablation["tasks"].items():
+        for metric, value in t["guided"].items():
+            table.add_row(task, str(t["n"]), metric, f"{value:.3f}", f"{t['unguided'].get(metric, float('nan')):.3f}")
+    console.print(table)
+
+
+def _write_generations(loaded, results: list[dict[str, Any]], out: Path) -> None:
+    """``generations.jsonl``, with values a decoder writes to files (PNG, WAV) saved
+    under ``out/files`` and named by path."""
+    from uio.plugins.spec import FileDecoder
+
+    with open(out / "generations.jsonl", "w") as f:
+        for i, r in enumerate(results):
+            row = {k: v for k, v in r.items() if k != "raw"}
+            decoder = loaded.run.bound[r["modality"]].decoder
+            if isinstance(decoder, FileDecoder):
+                stem = out / "files" / f"{i:05d}-{r['task']}"
+                row["prediction"] = str(decoder.write(r["prediction"], stem.with_suffix(decoder.file_suffix)))
+                row["reference"] = decoder.render(r["reference"]) if not isinstance(r["reference"], str) else r["reference"]
+            f.write(json.dumps(row, default=str) + "\n")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -191,9 +239,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     else:
         raws = loaded.run.dataset(args.split)[: args.n]
     results = loaded.generate(raws, _decode_options(loaded, args))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        _write_generations(loaded, results, out)
+        console.print(f"generations: {out / 'generations.jsonl'}")
     if args.json:
         for r in results:
-            print(json.dumps(r, default=str))
+            print(json.dumps({k: v for k, v in r.items() if k != "raw"}, default=str))
     else:
         _print_results(results, len(results))
     return 0
@@ -279,6 +332,7 @@ def _add_decoding(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-p", type=float)
     p.add_argument("--temperature", type=float)
     p.add_argument("--no-cache", action="store_true", help="decode without the KV cache")
+    p.add_argument("--guidance-scale", type=float, help="classifier-free guidance weight (0: off)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -304,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split")
     p.add_argument("--max-examples", type=int)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    p.add_argument("--out", help="folder for metrics.json and generations.jsonl")
+    p.add_argument("--out", help="folder for metrics.json, generations.jsonl and the gallery")
+    p.add_argument("--no-gallery", action="store_true", help="skip the HTML gallery")
     _add_decoding(p)
     p.set_defaults(func=cmd_eval)
 
@@ -316,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="heldout", help="without --example(s): take examples from this split")
     p.add_argument("-n", type=int, default=8, help="how many examples from the split")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--out", help="folder for generations.jsonl and generated files (PNG, WAV)")
     _add_decoding(p)
     p.set_defaults(func=cmd_generate)
 

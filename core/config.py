@@ -142,6 +142,13 @@ class DataConfig(_Section):
     decoder_length: int = Field(64, gt=0)
     batch_rows: int = Field(16, gt=0)
     packing: bool = True
+    skip_bad_examples: bool = Field(
+        False,
+        description=(
+            "Skip training examples that cannot be processed (a corrupt file, a value out of range, ...), counting "
+            "and reporting them, instead of stopping at the first."
+        ),
+    )
 
 
 class ObjectivesConfig(_Section):
@@ -149,6 +156,15 @@ class ObjectivesConfig(_Section):
 
     weights: dict[str, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
     default_weight: float = Field(1.0, ge=0.0)
+    empty_prompt_rate: float = Field(
+        0.1,
+        ge=0.0,
+        lt=1.0,
+        description=(
+            "Share of examples whose target modality asks for classifier-free guidance that "
+            "train with an empty prompt (0 turns it off)."
+        ),
+    )
 
     @field_validator("weights", mode="before")
     @classmethod
@@ -214,6 +230,14 @@ class GenerateConfig(_Section):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     num_beams: int = Field(4, ge=1)
     use_cache: bool = True
+    guidance_scale: float = Field(
+        0.0,
+        ge=0.0,
+        description=(
+            "Classifier-free guidance weight a for target modalities that ask for it: "
+            "(1 + a) * logp(x | prompt) - a * logp(x | empty); 0 turns it off."
+        ),
+    )
 
 
 class RunConfig(_Section):

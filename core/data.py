@@ -15,7 +15,7 @@ from typing import Any
 
 from torch.utils.data import IterableDataset
 
-from uio.core.pipeline import ExamplePipeline
+from uio.core.pipeline import ExampleError, ExamplePipeline
 from uio.core.sequence import ModelExample, collate_rows, packed_batches
 
 
@@ -25,13 +25,28 @@ class StreamState:
 
     next_index: int = 0
     waiting: list[int] = field(default_factory=list)
+    skipped: int = 0
+    """Bad examples skipped so far (``data.skip_bad_examples``)."""
+    skipped_reasons: list[str] = field(default_factory=list)
+    """The first few skipped examples' errors."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"next_index": self.next_index, "waiting": list(self.waiting)}
+        return {
+            "next_index": self.next_index,
+            "waiting": list(self.waiting),
+            "skipped": self.skipped,
+            "skipped_reasons": list(self.skipped_reasons),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> StreamState:
         return cls(**d) if d else cls()
+
+
+#: Skipped examples whose errors a run keeps, to report.
+MAX_REASONS = 5
+#: Consecutive bad examples after which skipping stops: the data is broken, not noisy.
+MAX_CONSECUTIVE_BAD = 1000
 
 
 class TrainStream(IterableDataset):
@@ -50,6 +65,7 @@ class TrainStream(IterableDataset):
         start: StreamState | None = None,
         window: int | None = None,
         rank: int = 0,
+        skip_bad_examples: bool = False,
     ) -> None:
         if not sources:
             raise ValueError("the data mixture has no training examples")
@@ -68,9 +84,12 @@ class TrainStream(IterableDataset):
         self.window = window or 32 * rows
         # Data-parallel ranks draw different streams from the same seed.
         self.rank = rank
+        self.skip_bad_examples = skip_bad_examples
+        self.skipped = self.start.skipped
+        self.skipped_reasons = list(self.start.skipped_reasons)
 
     def example(self, k: int) -> ModelExample:
-        """Example ``k`` of the stream."""
+        """Example ``k`` of the stream (raises :class:`ExampleError` on a bad one)."""
         rng = random.Random(f"{self.seed}:{k}" if self.rank == 0 else f"{self.seed}:rank{self.rank}:{k}")
         (examples, _), = rng.choices(self.sources, weights=self.weights, k=1)
         raw = examples[rng.randrange(len(examples))]
@@ -78,15 +97,37 @@ class TrainStream(IterableDataset):
         ex.meta["k"] = k
         return ex
 
+    def _good_example(self, k: int) -> ModelExample | None:
+        """Example ``k``, or ``None`` when it is bad and bad examples are skipped (counted)."""
+        if not self.skip_bad_examples:
+            return self.example(k)
+        try:
+            return self.example(k)
+        except ExampleError as exc:
+            self.skipped += 1
+            if len(self.skipped_reasons) < MAX_REASONS:
+                self.skipped_reasons.append(str(exc))
+            return None
+
     def __iter__(self) -> Iterator:
         next_index = self.start.next_index
 
         def examples() -> Iterator[ModelExample]:
             nonlocal next_index
+            misses = 0
             while True:
-                ex = self.example(next_index)
+                ex = self._good_example(next_index)
                 next_index += 1
-                yield ex
+                if ex is not None:
+                    misses = 0
+                    yield ex
+                    continue
+                misses += 1
+                if misses >= MAX_CONSECUTIVE_BAD:
+                    raise ExampleError(
+                        f"{misses} bad examples in a row (data.skip_bad_examples is on); the data looks "
+                        f"broken rather than noisy. First errors: {'; '.join(self.skipped_reasons[:3])}"
+                    )
 
         waiting = [self.example(k) for k in self.start.waiting]
         if self.packing:
@@ -97,7 +138,9 @@ class TrainStream(IterableDataset):
         else:
             batches = self._padded(examples(), waiting)
         for batch, left in batches:
-            batch.stream_state = StreamState(next_index, [ex.meta["k"] for ex in left]).to_dict()
+            batch.stream_state = StreamState(
+                next_index, [ex.meta["k"] for ex in left], self.skipped, self.skipped_reasons
+            ).to_dict()
             yield batch
 
     def _padded(self, stream: Iterator[ModelExample], waiting: list[ModelExample]):

@@ -4,22 +4,43 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from uio.core.generation import DecodeOptions
 from uio.core.inference import LoadedRun
 
 
-def chance_scores(results: list[dict[str, Any]], score: Callable[[Any, Any], dict[str, float]]) -> dict[str, float]:
-    """Scores of always answering the most common reference (the majority baseline)."""
+def chance_scores(
+    results: list[dict[str, Any]], score: Callable[[dict[str, Any], Any, Any], dict[str, float]]
+) -> dict[str, float]:
+    """Scores of always answering the most common reference (the majority baseline).
+
+    ``score(raw example, prediction, reference)``. References are told apart by
+    their ``repr``; where every one is distinct (pictures), the first is the guess.
+    """
     counts = Counter(repr(r["reference"]) for r in results)
     top = counts.most_common(1)[0][0]
     guess = next(r["reference"] for r in results if repr(r["reference"]) == top)
     totals: dict[str, float] = defaultdict(float)
     for r in results:
-        for k, v in score(guess, r["reference"]).items():
+        for k, v in score(r["raw"], guess, r["reference"]).items():
             totals[k] += v
     return {k: v / len(results) for k, v in totals.items()}
+
+
+def _add_corpus_scores(entry: dict[str, Any], rows: list[dict[str, Any]], loaded: LoadedRun) -> None:
+    """Add the task's corpus-level metrics (``TaskSpec.corpus_score``), chance being the
+    majority reference given for every example."""
+    score = loaded.run.registry.task(rows[0]["raw"]["task"]).corpus_score
+    if score is None:
+        return
+    raws = [r["raw"] for r in rows]
+    references = [r["reference"] for r in rows]
+    entry["metrics"].update(score(raws, [r["prediction"] for r in rows], references))
+    top = Counter(repr(ref) for ref in references).most_common(1)[0][0]
+    guess = next(ref for ref in references if repr(ref) == top)
+    entry["chance"].update(score(raws, [guess] * len(rows), references))
 
 
 def summarise(results: list[dict[str, Any]], loaded: LoadedRun) -> dict[str, Any]:
@@ -29,7 +50,7 @@ def summarise(results: list[dict[str, Any]], loaded: LoadedRun) -> dict[str, Any
         by_task[r["task"]].append(r)
     tasks = {}
     for task, rows in sorted(by_task.items()):
-        decoder = loaded.run.bound[rows[0]["modality"]].decoder
+        modality = rows[0]["modality"]
         metrics: dict[str, float] = defaultdict(float)
         for r in rows:
             for k, v in r["scores"].items():
@@ -37,8 +58,9 @@ def summarise(results: list[dict[str, Any]], loaded: LoadedRun) -> dict[str, Any
         tasks[task] = {
             "n": len(rows),
             "metrics": {k: v / len(rows) for k, v in metrics.items()},
-            "chance": chance_scores(rows, decoder.score),
+            "chance": chance_scores(rows, lambda raw, p, r, m=modality: loaded.score(raw, m, p, r)),
         }
+        _add_corpus_scores(tasks[task], rows, loaded)
     overall: dict[str, float] = defaultdict(float)
     overall_chance: dict[str, float] = defaultdict(float)
     total = sum(t["n"] for t in tasks.values())
@@ -71,3 +93,36 @@ def evaluate(
     summary = summarise(results, loaded)
     summary["split"] = split
     return summary, results
+
+
+def guidance_ablation(
+    loaded: LoadedRun,
+    results: list[dict[str, Any]],
+    batch_size: int,
+    options: DecodeOptions,
+) -> dict[str, Any]:
+    """Metrics of the guided tasks again without guidance (scale 0), beside the guided ones.
+
+    Only tasks whose target modality asks for classifier-free guidance are re-run;
+    ``{}`` when guidance is off or no task is guided.
+    """
+    pipeline = loaded.run.pipeline()
+    guided = [r for r in results if pipeline.guided(r["modality"])]
+    if options.guidance_scale <= 0 or not guided:
+        return {}
+    unguided_options = replace(options, guidance_scale=0.0)
+    rerun: list[dict[str, Any]] = []
+    for start in range(0, len(guided), batch_size):
+        chunk = guided[start : start + batch_size]
+        rerun.extend(
+            loaded.generate([r["raw"] for r in chunk], unguided_options, rng_keys=[r["rng_key"] for r in chunk])
+        )
+    with_guidance = summarise(guided, loaded)["tasks"]
+    without = summarise(rerun, loaded)["tasks"]
+    return {
+        "guidance_scale": options.guidance_scale,
+        "tasks": {
+            task: {"guided": with_guidance[task]["metrics"], "unguided": without[task]["metrics"], "n": t["n"]}
+            for task, t in without.items()
+        },
+    }

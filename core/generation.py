@@ -3,6 +3,13 @@
 Strategies: greedy, sampling (temperature, top-k, top-p) and beam search. The
 uncached path re-runs the decoder over the whole prefix at each step; it exists
 to check the cache (same tokens, greedy) and to measure what the cache saves.
+
+Rows may have a fixed output length (a code grid): they never end early and end
+exactly there. Rows may be guided (classifier-free guidance, Ho & Salimans 2022,
+arXiv 2207.12598, as UIO2 uses it for its generated pictures and sounds): the same example with an
+empty prompt runs beside it, and the next token is chosen from
+``(1 + a) * logp(x | prompt) - a * logp(x | empty)``, both normalised over the
+target modality's allowed ids.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ class DecodeOptions:
     num_beams: int = 4
     use_cache: bool = True
     seed: int = 0
+    guidance_scale: float = 0.0
 
     @classmethod
     def from_config(cls, cfg, **overrides) -> DecodeOptions:
@@ -113,6 +121,38 @@ def _to_device(batch, device):
     return move_data_to_device(batch, device)
 
 
+class StepMasks:
+    """Which ids each row may take at each step: its modality's range, with the end
+    token forbidden before a fixed length and the only choice once it is reached."""
+
+    def __init__(self, allowed: torch.Tensor, lengths: list[int | None] | None, max_new_tokens: int) -> None:
+        b = allowed.shape[0]
+        lengths = lengths or [None] * b
+        if len(lengths) != b:
+            raise ValueError(f"got {len(lengths)} output lengths for {b} examples")
+        device = allowed.device
+        self.fixed = torch.tensor([n is not None for n in lengths], device=device)
+        self.length = torch.tensor([n if n is not None else max_new_tokens for n in lengths], device=device)
+        self.free = allowed
+        self.no_end = allowed.clone()
+        self.no_end[:, EOS_ID] = False
+        self.only_end = torch.zeros_like(allowed)
+        self.only_end[:, EOS_ID] = True
+        self.max_new_tokens = max_new_tokens
+        # Fixed rows take their length plus the end token; free rows stop at max_new_tokens.
+        self.steps = max([max_new_tokens, *(n + 1 for n in lengths if n is not None)])
+
+    def blocked(self, step: int) -> torch.Tensor:
+        """``[B, V]``: True where an id is forbidden at decoding step ``step`` (0-based)."""
+        before = (self.fixed & (step < self.length))[:, None]
+        at_end = (self.fixed & (step >= self.length))[:, None]
+        return ~torch.where(before, self.no_end, torch.where(at_end, self.only_end, self.free))
+
+    def out_of_steps(self, step: int) -> torch.Tensor:
+        """``[B]``: free rows that have used up ``max_new_tokens`` after step ``step``."""
+        return ~self.fixed & (step + 1 >= self.max_new_tokens)
+
+
 @torch.inference_mode()
 def generate(
     model: UIOTransformer,
@@ -121,32 +161,70 @@ def generate(
     vocab: Vocabulary,
     modality_index: dict[str, int],
     options: DecodeOptions = DecodeOptions(),
+    *,
+    lengths: list[int | None] | None = None,
+    unconditional: list[ModelExample | None] | None = None,
 ) -> list[list[int]]:
-    """Generate global ids (without start and end tokens) for each example."""
+    """Generate global ids (without start and end tokens) for each example.
+
+    Args:
+        lengths: per example, the exact number of ids to generate (``None``: up to
+            ``options.max_new_tokens``, ending at the end token).
+        unconditional: per example, its empty-prompt twin to guide it with
+            ``options.guidance_scale`` (``None``: unguided). Greedy and sampling only.
+    """
     if not examples:
         return []
+    guided = [i for i, u in enumerate(unconditional or []) if u is not None]
+    if guided and options.guidance_scale > 0 and options.strategy == "beam":
+        raise ValueError(
+            "classifier-free guidance (generate.guidance_scale > 0) works with generate.strategy "
+            "greedy or sample, not beam"
+        )
+    if options.guidance_scale <= 0:
+        guided = []
     was_training = model.training
     model.eval()
     try:
-        dec = Decoder(model, examples, modality_index)
+        twins = [unconditional[i] for i in guided]  # type: ignore[index]
+        dec = Decoder(model, [*examples, *twins], modality_index)
         allowed = allowed_ids_mask(vocab, target_modalities, dec.device)
+        masks = StepMasks(allowed, lengths, options.max_new_tokens)
         starts = torch.tensor([ex.start_id for ex in examples], device=dec.device)
         if options.strategy == "beam":
-            return _beam_search(dec, starts, allowed, options)
-        return _sample(dec, starts, allowed, options)
+            return _beam_search(dec, starts, masks, options)
+        return _sample(dec, starts, masks, options, guided)
     finally:
         model.train(was_training)
 
 
-def _sample(dec: Decoder, starts: torch.Tensor, allowed: torch.Tensor, options: DecodeOptions) -> list[list[int]]:
+def _guide(logits: torch.Tensor, blocked: torch.Tensor, guided: list[int], scale: float) -> torch.Tensor:
+    """Masked logits of the first ``B`` rows, guided rows mixed with their empty-prompt twins
+    (the last ``len(guided)`` rows of ``logits``)."""
+    b = blocked.shape[0]
+    cond = logits[:b].masked_fill(blocked, float("-inf"))
+    if not guided:
+        return cond
+    index = torch.tensor(guided, device=logits.device)
+    uncond = logits[b:].masked_fill(blocked[index], float("-inf")).log_softmax(-1)
+    mixed = (1 + scale) * cond[index].log_softmax(-1) - scale * uncond
+    # -inf - -inf is nan on forbidden ids: keep them forbidden.
+    mixed = mixed.masked_fill(blocked[index], float("-inf"))
+    return cond.index_copy(0, index, mixed)
+
+
+def _sample(
+    dec: Decoder, starts: torch.Tensor, masks: StepMasks, options: DecodeOptions, guided: list[int]
+) -> list[list[int]]:
     b = starts.shape[0]
     tokens = starts[:, None]
+    twin_rows = torch.tensor(guided, dtype=torch.long, device=dec.device)
     cache = [{} for _ in dec.model.decoder_layers] if options.use_cache else None
     done = torch.zeros(b, dtype=torch.bool, device=dec.device)
     generator = torch.Generator(device=dec.device).manual_seed(options.seed)
-    blocked = ~allowed
-    for _ in range(options.max_new_tokens):
-        logits = dec.step_logits(tokens, cache).masked_fill(blocked, float("-inf"))
+    for step in range(masks.steps):
+        every_row = torch.cat([tokens, tokens[twin_rows]]) if guided else tokens
+        logits = _guide(dec.step_logits(every_row, cache), masks.blocked(step), guided, options.guidance_scale)
         if options.strategy == "greedy":
             nxt = logits.argmax(-1)
         else:
@@ -154,7 +232,7 @@ def _sample(dec: Decoder, starts: torch.Tensor, allowed: torch.Tensor, options: 
             nxt = torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
         nxt = torch.where(done, torch.full_like(nxt, PAD_ID), nxt)
         tokens = torch.cat([tokens, nxt[:, None]], dim=1)
-        done |= nxt == EOS_ID
+        done |= (nxt == EOS_ID) | masks.out_of_steps(step)
         if bool(done.all()):
             break
     return [_strip(row[1:].tolist()) for row in tokens]
@@ -169,11 +247,10 @@ def _strip(ids: list[int]) -> list[int]:
     return out
 
 
-def _beam_search(dec: Decoder, starts: torch.Tensor, allowed: torch.Tensor, options: DecodeOptions) -> list[list[int]]:
+def _beam_search(dec: Decoder, starts: torch.Tensor, masks: StepMasks, options: DecodeOptions) -> list[list[int]]:
     """Beam search with length-normalised scores (sum of log-probs / length)."""
     b, k = starts.shape[0], options.num_beams
     dec.expand(k)
-    allowed = allowed.repeat_interleave(k, 0)
     tokens = starts.repeat_interleave(k, 0)[:, None]
     scores = torch.full((b, k), float("-inf"), device=dec.device)
     scores[:, 0] = 0.0  # all beams start identical: keep one alive
@@ -181,8 +258,8 @@ def _beam_search(dec: Decoder, starts: torch.Tensor, allowed: torch.Tensor, opti
     lengths = torch.zeros(b * k, device=dec.device)
     done = torch.zeros(b * k, dtype=torch.bool, device=dec.device)
     cache = [{} for _ in dec.model.decoder_layers] if options.use_cache else None
-    blocked = ~allowed
-    for _ in range(options.max_new_tokens):
+    for step in range(masks.steps):
+        blocked = masks.blocked(step).repeat_interleave(k, 0)
         logp = dec.step_logits(tokens, cache).masked_fill(blocked, float("-inf")).log_softmax(-1)
         # A finished beam only extends with padding, at no cost.
         logp[done] = float("-inf")
@@ -196,7 +273,7 @@ def _beam_search(dec: Decoder, starts: torch.Tensor, allowed: torch.Tensor, opti
         scores = top_scores.view(-1)
         was_done = done[origin]
         lengths = lengths[origin] + (~was_done).float()
-        done = was_done | (token.view(-1) == EOS_ID)
+        done = was_done | (token.view(-1) == EOS_ID) | masks.out_of_steps(step).repeat_interleave(k, 0)
         if cache is not None:
             for layer in cache:
                 layer["self"]["buffer"].reorder(origin)

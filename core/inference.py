@@ -14,6 +14,7 @@ from uio.core.generation import DecodeOptions, generate
 from uio.core.transformer import UIOTransformer
 from uio.core.vocab import compare_manifests
 from uio.plugins.registry import Registry
+from uio.plugins.spec import FixedLengthDecoder
 
 
 @dataclass
@@ -25,26 +26,41 @@ class LoadedRun:
     checkpoint_path: Path
 
     def generate(
-        self, raws: list[dict[str, Any]], options: DecodeOptions, seed: int = 0
+        self,
+        raws: list[dict[str, Any]],
+        options: DecodeOptions,
+        seed: int = 0,
+        rng_keys: list[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Generate for raw examples; returns dicts with prediction, reference and scores."""
+        """Generate for raw examples; returns dicts with prediction, reference and scores.
+
+        Each example's prompt phrasing is drawn from ``random.Random(key)``, key
+        ``f"{seed}:{i}"`` unless ``rng_keys`` gives them (to repeat a run's prompts).
+        """
         pipeline = self.run.pipeline()
         vocab = pipeline.vocab
+        keys = rng_keys or [f"{seed}:{i}" for i in range(len(raws))]
         prepared = []
-        for i, raw in enumerate(raws):
-            example, reference = pipeline.for_inference(raw, random.Random(f"{seed}:{i}"))
+        for raw, key in zip(raws, keys, strict=True):
+            example, reference = pipeline.for_inference(raw, random.Random(key))
             prepared.append((raw, example, reference))
         targets = [ex.meta["target"] for _, ex, _ in prepared]
+        examples = [ex for _, ex, _ in prepared]
         ids = generate(
             self.model,
-            [ex for _, ex, _ in prepared],
+            examples,
             targets,
             vocab,
             self.run.modality_index,
             options,
+            lengths=[self.output_length(m) for m in targets],
+            unconditional=[
+                pipeline.without_prompt(ex) if pipeline.guided(m) else None
+                for ex, m in zip(examples, targets, strict=True)
+            ],
         )
         results = []
-        for (raw, example, reference), modality, out in zip(prepared, targets, ids, strict=True):
+        for (raw, example, reference), modality, out, key in zip(prepared, targets, ids, keys, strict=True):
             bound = self.run.bound[modality]
             prediction = bound.decoder.decode(vocab.to_local(modality, out))
             results.append(
@@ -55,10 +71,25 @@ class LoadedRun:
                     "input": self._render_inputs(raw, example),
                     "prediction": prediction,
                     "reference": reference,
-                    "scores": bound.decoder.score(prediction, reference),
+                    "scores": self.score(raw, modality, prediction, reference),
+                    "raw": raw,
+                    "rng_key": key,
                 }
             )
         return results
+
+    def output_length(self, modality: str) -> int | None:
+        """The fixed number of ids a value of ``modality`` takes, if its decoder says so."""
+        decoder = self.run.bound[modality].decoder
+        return int(decoder.output_length) if isinstance(decoder, FixedLengthDecoder) else None
+
+    def score(self, raw: dict[str, Any], modality: str, prediction: Any, reference: Any) -> dict[str, float]:
+        """The target decoder's metrics plus the task's own (``TaskSpec.score``)."""
+        scores = dict(self.run.bound[modality].decoder.score(prediction, reference))
+        task = self.run.registry.task(raw["task"])
+        if task.score is not None:
+            scores.update(task.score(raw, prediction, reference))
+        return scores
 
     def _render_inputs(self, raw: dict[str, Any], example) -> str:
         parts = []

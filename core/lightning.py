@@ -41,6 +41,8 @@ class UIOModule(pl.LightningModule):
         self.log("train/ce", out["ce"], batch_size=rows)
         self.log("train/z_loss", out["z_loss"], batch_size=rows)
         self.log("train/examples", float(batch.num_examples), batch_size=rows, reduce_fx="sum")
+        if self.run.config.data.skip_bad_examples:
+            self.log("data/skipped_examples", float(batch.stream_state["skipped"]), batch_size=rows)
         return out["loss"]
 
     def configure_optimizers(self):
@@ -125,6 +127,7 @@ class UIODataModule(pl.LightningDataModule):
             packing=cfg.data.packing,
             start=start,
             rank=self.trainer.global_rank if self.trainer is not None else 0,
+            skip_bad_examples=cfg.data.skip_bad_examples,
         )
         return DataLoader(stream, batch_size=None, num_workers=0)
 

@@ -85,6 +85,10 @@ class ObjectiveExample:
     inputs: list[Segment]
     target: Segment
     task: str = ""
+    target_input: Segment | None = None
+    """The target as an *input* segment (its modality's processor, ids global), set
+    only for objectives with ``needs_target_input``: masked denoising feeds a
+    corrupted copy of the target to the encoder."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,19 @@ class Processor(Protocol):
 
 
 @runtime_checkable
+class FitValueProcessor(Processor, Protocol):
+    """A processor that prepares raw values for its tokenizer's ``fit`` (optional).
+
+    The core calls :meth:`fit_value` on each training value before fitting, with
+    the context that resolves relative file paths; without it ``fit`` sees the
+    raw values as the tasks made them.
+    """
+
+    def fit_value(self, value: Any, ctx: ProcessContext) -> Any:
+        """The value as the tokenizer's ``fit`` wants it (e.g. a loaded, resized image)."""
+
+
+@runtime_checkable
 class OutputDecoder(Protocol):
     """Generated local ids -> raw value, and how to score it."""
 
@@ -175,6 +192,35 @@ class OutputDecoder(Protocol):
 
     def render(self, value: Any) -> str:
         """A one-line human-readable rendering for terminals and reports."""
+
+
+@runtime_checkable
+class FixedLengthDecoder(OutputDecoder, Protocol):
+    """An output decoder whose values always take the same number of ids (a code grid).
+
+    Generation then produces exactly ``output_length`` ids for this modality,
+    never ending early, and stops there.
+    """
+
+    output_length: int
+
+
+@runtime_checkable
+class FileDecoder(OutputDecoder, Protocol):
+    """An output decoder that can write a value to a file (PNG, WAV) and draw it (optional).
+
+    ``uio generate --out`` and the gallery use these; a decoder without them is
+    shown through :meth:`OutputDecoder.render`.
+    """
+
+    file_suffix: str
+    """The suffix of the files :meth:`write` makes, e.g. ``".png"``."""
+
+    def write(self, value: Any, path: Path) -> Path:
+        """Write ``value`` to ``path`` (with :attr:`file_suffix`); return the path written."""
+
+    def picture(self, value: Any) -> Any:
+        """A ``PIL.Image.Image`` showing the value (the image itself, a spectrogram), or ``None``."""
 
 
 @dataclass(frozen=True)
@@ -219,6 +265,10 @@ class ObjectiveSpec(BaseModel):
     target_modalities: list[str]
     apply: ObjectiveFn
     description: str = ""
+    needs_target_input: bool = Field(
+        False,
+        description="The core sets ObjectiveExample.target_input (the target processed as an input).",
+    )
 
 
 class TaskSpec(BaseModel):
@@ -236,6 +286,29 @@ class TaskSpec(BaseModel):
     target_modality: str | None = Field(None, description="None: decided per example.")
     objectives: list[str] | None = None
     description: str = ""
+    score: Callable[[dict[str, Any], Any, Any], dict[str, float]] | None = Field(
+        None,
+        description=(
+            "Extra metrics of the task, score(raw example, prediction, reference) -> {name: value}, "
+            "added to those of the target modality's output decoder (e.g. a classifier's verdict "
+            "on a generated image)."
+        ),
+    )
+    corpus_score: Callable[[list[dict[str, Any]], list[Any], list[Any]], dict[str, float]] | None = Field(
+        None,
+        description=(
+            "Metrics over all evaluated examples of the task at once, corpus_score(raw examples, "
+            "predictions, references) -> {name: value}, for metrics that are not means of per-example "
+            "scores (e.g. detection mAP)."
+        ),
+    )
+    illustrate: Callable[[dict[str, Any], Any, Any], Any] | None = Field(
+        None,
+        description=(
+            "illustrate(raw example, prediction, reference) -> a PIL image for the gallery (e.g. "
+            "predicted boxes drawn over the input image beside the true ones), or None."
+        ),
+    )
 
 
 class DatasetSpec(BaseModel):
@@ -283,6 +356,14 @@ class ModalitySpec(BaseModel):
     build_output_decoder: Callable[[Any, Tokenizer], OutputDecoder]
     objectives: list[ObjectiveSpec] = Field(default_factory=list)
     position_dims: int = Field(1, ge=1, le=2, description="1 for sequences, 2 for grids.")
+    guidance: bool = Field(
+        False,
+        description=(
+            "Ask for classifier-free guidance: a share of the examples with this target "
+            "(objectives.empty_prompt_rate) trains with an empty prompt, and generation mixes "
+            "(1 + a) * logp(x | prompt) - a * logp(x | empty) with a = generate.guidance_scale."
+        ),
+    )
     description: str = ""
     # Set by the registry: which distribution and entry point provided the spec.
     source: str = ""

@@ -393,6 +393,7 @@ def test_broken_plugins_are_listed_with_reason_and_fix(broken_site, capsys) -> N
         "scenes",
         "jsonl",
         "box",
+        "image",
     }
     for name in BROKEN:
         row = rows[name]
@@ -430,7 +431,7 @@ def test_broken_plugins_are_listed_with_reason_and_fix(broken_site, capsys) -> N
     )
 
     registry = get_registry()
-    assert sorted(registry.modalities) == ["box", "text"]  # the others still load
+    assert sorted(registry.modalities) == ["box", "image", "text"]  # the others still load
     assert {"scene_qa", "jsonl"} <= set(registry.datasets)
     with pytest.raises(
         PluginError,

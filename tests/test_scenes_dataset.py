@@ -20,6 +20,7 @@ from uio.modalities.scenes import (
     train_pairs,
 )
 from uio.modalities.scenes import plugin as scenes_plugin
+from uio.modalities.scenes.vision_config import VISION_TASKS
 from uio.plugins import TaskExample
 from uio.plugins.registry import load_registry
 
@@ -328,7 +329,7 @@ def test_plugin_registers_and_pickles() -> None:
     registry = load_registry([("scenes", scenes_plugin)], use_entry_points=False, strict=True)
     dataset = registry.dataset("scene_qa")
     assert dataset.config_model is SceneQAConfig and dataset.splits == ["train", "heldout"]
-    assert set(registry.tasks) == set(QUESTION_KINDS) | {"scene.describe"}
+    assert set(registry.tasks) == set(QUESTION_KINDS) | {"scene.describe"} | set(VISION_TASKS)
     for spec in registry.tasks.values():
         pickle.loads(pickle.dumps(spec.build))
     options = dataset.config_model.model_validate({"train_examples": 5})

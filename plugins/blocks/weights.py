@@ -1,0 +1,110 @@
+"""Finding and reading weight files that a modality's config names.
+
+A config names weights either as a filesystem path or as a file shipped inside
+an installed Python package::
+
+    vit.weights: checkpoints/vit_small.safetensors       # relative to the working directory
+    vit.weights: pkg://my_plugin.weights/vit.safetensors # inside the package, from any cwd
+
+Weight files hold tensors only: ``.safetensors`` files, or ``torch.save`` files
+(``.pt``, ``.pth``, ``.ckpt``) read with ``weights_only=True``, so opening one
+never runs code from it.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+#: Prefix of a weight spec that names a file inside an installed package.
+PACKAGE_SCHEME = "pkg://"
+
+TORCH_SUFFIXES = (".pt", ".pth", ".ckpt")
+SAFETENSORS_SUFFIX = ".safetensors"
+
+
+def _package_file(spec: str) -> Path:
+    rest = spec[len(PACKAGE_SCHEME) :]
+    package, _, relative = rest.partition("/")
+    if not package or not relative:
+        raise ValueError(
+            f"weights {spec!r}: expected {PACKAGE_SCHEME}<python.package>/<relative/file>, "
+            f"e.g. {PACKAGE_SCHEME}my_plugin.weights/vit.safetensors"
+        )
+    try:
+        root = importlib.resources.files(package)
+    except ModuleNotFoundError as exc:
+        raise FileNotFoundError(
+            f"weights {spec!r}: package {package!r} is not installed ({exc})"
+        ) from None
+    resource = root.joinpath(relative)
+    # A package imported from a zip has no file on disk to hand out; uio installs
+    # packages as folders (pip's default), so this is the case that matters.
+    path = Path(str(resource))
+    if not resource.is_file() or not path.is_file():
+        raise FileNotFoundError(
+            f"weights {spec!r}: no file {relative!r} in package {package!r} (looked at {path})"
+        )
+    return path
+
+
+def resolve_weights(spec: str | Path) -> Path:
+    """The file a weight spec names.
+
+    Args:
+        spec: ``"pkg://<python.package>/<relative/file>"`` for a file inside an
+            installed package (resolved through ``importlib.resources``, so it
+            works from any working directory); anything else is a filesystem
+            path, relative ones to the current working directory.
+
+    Raises:
+        FileNotFoundError: no such file; the message names the spec and the
+            path it resolved to.
+        ValueError: a malformed ``pkg://`` spec.
+    """
+    text = str(spec)
+    if text.startswith(PACKAGE_SCHEME):
+        return _package_file(text)
+    path = Path(text).expanduser()
+    resolved = path if path.is_absolute() else Path.cwd() / path
+    if not resolved.is_file():
+        raise FileNotFoundError(
+            f"weights {text!r}: no such file {resolved}"
+            + (" (relative paths are taken from the working directory)" if not path.is_absolute() else "")
+        )
+    return resolved
+
+
+def load_state_file(path: str | Path) -> dict[str, Any]:
+    """The dict stored in a weight file, on the CPU.
+
+    ``.safetensors`` files are read with ``safetensors.torch.load_file``; ``.pt``,
+    ``.pth`` and ``.ckpt`` files with ``torch.load(weights_only=True)`` (tensors and
+    plain containers only).
+
+    Raises:
+        ValueError: another suffix, a file that does not hold a dict, or one that
+            cannot be read as its suffix says.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix != SAFETENSORS_SUFFIX and suffix not in TORCH_SUFFIXES:
+        raise ValueError(
+            f"weight file {path} has suffix {path.suffix!r}; expected "
+            f"{SAFETENSORS_SUFFIX} or one of {', '.join(TORCH_SUFFIXES)}"
+        )
+    try:
+        if suffix == SAFETENSORS_SUFFIX:
+            from safetensors.torch import load_file
+
+            state: Any = load_file(str(path), device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is reported with the file
+        raise ValueError(f"cannot read weight file {path}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(state, dict):
+        raise ValueError(f"weight file {path} holds a {type(state).__name__}; expected a dict")
+    return state
