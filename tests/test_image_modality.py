@@ -438,12 +438,6 @@ def test_decoder_writes_scores_and_renders(fitted, tmp_path: Path) -> None:
 CONTRACT_CONFIG = {**TINY, "fit_steps": 2}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the contract check wants a round trip to score 1.0 on every metric; the image "
-    "decoder reports PSNR in dB of a lossy VQ round trip",
-)
 def test_contract(uio_contract) -> None:
     uio_contract(IMAGE_SPEC, config=CONTRACT_CONFIG, sample_values=pictures(4))
 

@@ -165,3 +165,26 @@ def test_bad_pictures_in_a_manifest_are_named_or_skipped(tmp_path: Path, capsys)
     assert main(["train", str(config), "--no-progress", "data.skip_bad_examples=true"]) == 0
     printed = capsys.readouterr().out
     assert "skipped" in printed and "broken" in printed and "gray" not in printed  # gray converts
+
+
+def test_a_picture_history_is_compressed_by_the_resampler(trained: Path) -> None:
+    """Several frames -> one segment the perceiver resampler turns into its latents."""
+    from uio.core.sequence import collate_rows
+
+    run = assemble(load_config(trained, ["model.resampler.enabled=true", "model.resampler.latents=4",
+                                         "model.resampler.layers=1"]))
+    run.prepare_tokenizers(log=lambda *_: None)
+    pipeline = run.pipeline()
+    frames = [Image.new("RGB", (32, 32), (i * 60, 20, 200)) for i in range(3)]
+    raw = {"task": "jsonl.generic", "id": "history",
+           "input": [["text", "what changes?"], ["image", frames]], "target": {"text": "the red"}}
+    example = pipeline(raw, random.Random(0))
+    (history,) = [s for s in example.inputs if s.modality == "image"]
+    assert history.compress and history.num_tokens == 3 * 16
+    assert example.segment_tokens(history) == 4  # what it occupies after resampling
+    model = run.build_model()
+    batch = collate_rows([[example]], example.encoder_tokens, example.decoder_tokens, run.modality_index)
+    out = model(batch)
+    assert torch.isfinite(out["loss"])
+    out["loss"].backward()
+    assert model.resampler.latents.grad is not None

@@ -9,6 +9,28 @@ from uio.modalities.scenes.questions import DIRECTION, QUESTION_KINDS, RELATION
 from uio.modalities.scenes.world import NUM_CELLS, SHAPES
 
 
+def check_scene_counts(min_objects: int, max_objects: int, holdout_fraction: float, unique_shapes: bool) -> None:
+    """Raise a ValueError saying why scenes of these sizes cannot be drawn (shared by the
+    scene datasets' options)."""
+    if not min_objects <= max_objects <= NUM_CELLS:
+        raise ValueError(
+            f"need 1 <= min_objects <= max_objects <= {NUM_CELLS} (one object per grid "
+            f"cell); got min_objects={min_objects}, max_objects={max_objects}"
+        )
+    available = len(train_pairs(holdout_fraction))
+    if max_objects > available:
+        raise ValueError(
+            f"max_objects={max_objects} exceeds the {available} (colour, shape) pairs "
+            f"left for training with holdout_fraction={holdout_fraction}; objects of "
+            f"a scene have distinct pairs, so lower max_objects or holdout_fraction"
+        )
+    if unique_shapes and max_objects > len(SHAPES):
+        raise ValueError(
+            f"unique_shapes needs max_objects <= {len(SHAPES)} (one shape per object); "
+            f"got max_objects={max_objects}"
+        )
+
+
 class SceneQAConfig(BaseModel):
     """Options of the ``scene_qa`` dataset.
 
@@ -65,23 +87,7 @@ class SceneQAConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent_sizes(self) -> SceneQAConfig:
-        if not self.min_objects <= self.max_objects <= NUM_CELLS:
-            raise ValueError(
-                f"need 1 <= min_objects <= max_objects <= {NUM_CELLS} (one object per grid "
-                f"cell); got min_objects={self.min_objects}, max_objects={self.max_objects}"
-            )
-        available = len(train_pairs(self.holdout_fraction))
-        if self.max_objects > available:
-            raise ValueError(
-                f"max_objects={self.max_objects} exceeds the {available} (colour, shape) pairs "
-                f"left for training with holdout_fraction={self.holdout_fraction}; objects of "
-                f"a scene have distinct pairs, so lower max_objects or holdout_fraction"
-            )
-        if self.unique_shapes and self.max_objects > len(SHAPES):
-            raise ValueError(
-                f"unique_shapes needs max_objects <= {len(SHAPES)} (one shape per object); "
-                f"got max_objects={self.max_objects}"
-            )
+        check_scene_counts(self.min_objects, self.max_objects, self.holdout_fraction, self.unique_shapes)
         for kind in (RELATION, DIRECTION):
             if kind in self.question_kinds and self.max_objects < 2:
                 raise ValueError(f"{kind} questions need max_objects >= 2")

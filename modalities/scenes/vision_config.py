@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from uio.modalities.scenes.holdout import num_holdout_pairs, train_pairs
+from uio.modalities.scenes.config import check_scene_counts
+from uio.modalities.scenes.holdout import num_holdout_pairs
 from uio.modalities.scenes.questions import COUNT, DIRECTION, QUESTION_KINDS, RELATION, SHAPE, WHERE
 from uio.modalities.scenes.render import MIN_SIZE
-from uio.modalities.scenes.world import NUM_CELLS, SHAPES
 
 CAPTION = "scene.caption"
 VQA = "scene.vqa"
@@ -94,22 +94,7 @@ class SceneVisionConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> SceneVisionConfig:
-        if not self.min_objects <= self.max_objects <= NUM_CELLS:
-            raise ValueError(
-                f"need 1 <= min_objects <= max_objects <= {NUM_CELLS} (one object per grid "
-                f"cell); got min_objects={self.min_objects}, max_objects={self.max_objects}"
-            )
-        available = len(train_pairs(self.holdout_fraction))
-        if self.max_objects > available:
-            raise ValueError(
-                f"max_objects={self.max_objects} exceeds the {available} (colour, shape) pairs "
-                f"left for training with holdout_fraction={self.holdout_fraction}"
-            )
-        if self.unique_shapes and self.max_objects > len(SHAPES):
-            raise ValueError(
-                f"unique_shapes needs max_objects <= {len(SHAPES)} (one shape per object); "
-                f"got max_objects={self.max_objects}"
-            )
+        check_scene_counts(self.min_objects, self.max_objects, self.holdout_fraction, self.unique_shapes)
         if VQA in self.task_names:
             for kind in (RELATION, DIRECTION):
                 if kind in self.vqa_kinds and self.max_objects < 2:
