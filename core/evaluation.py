@@ -61,15 +61,25 @@ def summarise(results: list[dict[str, Any]], loaded: LoadedRun) -> dict[str, Any
             "chance": chance_scores(rows, lambda raw, p, r, m=modality: loaded.score(raw, m, p, r)),
         }
         _add_corpus_scores(tasks[task], rows, loaded)
-    overall: dict[str, float] = defaultdict(float)
-    overall_chance: dict[str, float] = defaultdict(float)
     total = sum(t["n"] for t in tasks.values())
+    return {
+        "n": total,
+        "tasks": tasks,
+        "overall": _weighted_means(tasks, "metrics"),
+        "overall_chance": _weighted_means(tasks, "chance"),
+    }
+
+
+def _weighted_means(tasks: dict[str, dict[str, Any]], key: str) -> dict[str, float]:
+    """Each metric averaged over the examples of the tasks that report it (a caption task
+    has no IoU: it must not pull the IoU mean towards 0)."""
+    sums: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
     for t in tasks.values():
-        for k, v in t["metrics"].items():
-            overall[k] += v * t["n"] / total
-        for k, v in t["chance"].items():
-            overall_chance[k] += v * t["n"] / total
-    return {"n": total, "tasks": tasks, "overall": dict(overall), "overall_chance": dict(overall_chance)}
+        for k, v in t[key].items():
+            sums[k] += v * t["n"]
+            counts[k] += t["n"]
+    return {k: sums[k] / counts[k] for k in sums}
 
 
 def evaluate(

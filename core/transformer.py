@@ -361,7 +361,12 @@ class UIOTransformer(nn.Module):
         self._init_linear()
 
     def _init_linear(self) -> None:
+        # The trunk's own layers only: input encoders initialise themselves, and may
+        # have loaded pretrained weights (a ViT) that must not be overwritten here.
+        plugin_modules = {id(m) for m in self.input_encoders.modules()}
         for module in self.modules():
+            if id(module) in plugin_modules:
+                continue
             if isinstance(module, nn.Linear) and module.weight.device.type != "meta":
                 nn.init.normal_(module.weight, std=module.in_features**-0.5)
 

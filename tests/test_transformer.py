@@ -112,3 +112,25 @@ def test_sdpa_equals_written_out_attention_on_packed_rows():
         sdpa = tiny_model(vocab, attention_backend="sdpa").eval()(batch)["ce"]
         math = tiny_model(vocab, attention_backend="eager").eval()(batch)["ce"]
     torch.testing.assert_close(sdpa, math, rtol=1e-5, atol=1e-5)
+
+
+def test_the_trunk_leaves_the_input_encoders_weights_alone():
+    """A plugin's encoder may load pretrained weights in its factory: building the trunk
+    around it must not re-initialise them."""
+    from torch import nn
+
+
+    class Pretrained(nn.Module):
+        def __init__(self, ctx):
+            super().__init__()
+            self.proj = nn.Linear(4, ctx.d_model)
+            nn.init.constant_(self.proj.weight, 0.125)
+
+        def forward(self, payloads):
+            return self.proj(torch.cat(payloads))
+
+    vocab = tiny_vocab()
+    model = UIOTransformer(tiny_shape(), vocab.size, {"tokens": Pretrained})
+    assert torch.all(model.input_encoders["tokens"].proj.weight == 0.125)
+    trunk = model.encoder_layers[0]
+    assert any(isinstance(m, nn.Linear) and m.weight.std() > 0 for m in trunk.modules())
