@@ -31,7 +31,32 @@ def check_scene_counts(min_objects: int, max_objects: int, holdout_fraction: flo
         )
 
 
-class SceneQAConfig(BaseModel):
+class SceneOptions(BaseModel):
+    """Options every scene dataset shares (see :class:`SceneQAConfig` for their meaning)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    train_examples: int = Field(20000, ge=0)
+    heldout_examples: int = Field(1000, ge=0)
+    min_objects: int = Field(2, ge=1)
+    max_objects: int = Field(4, ge=1)
+    holdout_fraction: float = 0.2
+    unique_shapes: bool = False
+    heldout_about_unseen: bool = True
+
+    @field_validator("holdout_fraction")
+    @classmethod
+    def _usable_fraction(cls, value: float) -> float:
+        num_holdout_pairs(value)  # raises with the allowed range
+        return value
+
+    @model_validator(mode="after")
+    def _drawable(self) -> SceneOptions:
+        check_scene_counts(self.min_objects, self.max_objects, self.holdout_fraction, self.unique_shapes)
+        return self
+
+
+class SceneQAConfig(SceneOptions):
     """Options of the ``scene_qa`` dataset.
 
     Attributes:
@@ -51,23 +76,8 @@ class SceneQAConfig(BaseModel):
             about any object, the unseen pair then only being present in the scene.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    train_examples: int = Field(20000, ge=0)
-    heldout_examples: int = Field(1000, ge=0)
-    min_objects: int = Field(2, ge=1)
-    max_objects: int = Field(4, ge=1)
-    holdout_fraction: float = 0.2
     describe_fraction: float = Field(0.0, ge=0.0, le=1.0)
-    unique_shapes: bool = False
     kinds: list[str] | None = None
-    heldout_about_unseen: bool = True
-
-    @field_validator("holdout_fraction")
-    @classmethod
-    def _usable_fraction(cls, value: float) -> float:
-        num_holdout_pairs(value)  # raises with the allowed range
-        return value
 
     @field_validator("kinds")
     @classmethod
@@ -87,7 +97,6 @@ class SceneQAConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent_sizes(self) -> SceneQAConfig:
-        check_scene_counts(self.min_objects, self.max_objects, self.holdout_fraction, self.unique_shapes)
         for kind in (RELATION, DIRECTION):
             if kind in self.question_kinds and self.max_objects < 2:
                 raise ValueError(f"{kind} questions need max_objects >= 2")

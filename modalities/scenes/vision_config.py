@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from uio.modalities.scenes.config import check_scene_counts
-from uio.modalities.scenes.holdout import num_holdout_pairs
+from uio.modalities.scenes.config import SceneOptions
 from uio.modalities.scenes.questions import COUNT, DIRECTION, QUESTION_KINDS, RELATION, SHAPE, WHERE
 from uio.modalities.scenes.render import MIN_SIZE
 
@@ -26,16 +25,14 @@ SINGLE_OBJECT_TASKS: frozenset[str] = frozenset({REFEXP, REGION_CAPTION, INPAINT
 DEFAULT_VQA_KINDS: tuple[str, ...] = (COUNT, SHAPE, WHERE)
 
 
-class SceneVisionConfig(BaseModel):
+class SceneVisionConfig(SceneOptions):
     """Options of the ``scene_vision`` dataset.
 
+    ``train_examples``, ``heldout_examples``, ``min_objects``, ``max_objects``,
+    ``holdout_fraction`` and ``unique_shapes`` mean what they mean for
+    :class:`~uio.modalities.scenes.config.SceneQAConfig` (here 1 to 3 objects).
+
     Attributes:
-        train_examples: examples in the ``train`` split.
-        heldout_examples: examples in the ``heldout`` split.
-        min_objects: fewest objects in a scene.
-        max_objects: most objects in a scene (at most 9, one per grid cell).
-        holdout_fraction: share of the 36 (colour, shape) pairs that never occur
-            in training; every held-out scene contains at least one of them.
         image_size: side in pixels of the rendered input images (and the pixel
             frame of the box values).
         target_size: side in pixels of the image targets (``scene.text_to_image``,
@@ -44,7 +41,6 @@ class SceneVisionConfig(BaseModel):
             ``None``: all of :data:`VISION_TASKS`.
         weights: relative share of each task in ``tasks`` (tasks left out weigh
             1); ``None``: an even split. Counts are exact (largest remainder).
-        unique_shapes: every object of a scene has a shape of its own.
         vqa_kinds: question kinds of ``scene.vqa`` (balanced exactly).
         heldout_about_unseen: held-out ``scene.vqa``, ``scene.refexp``,
             ``scene.region_caption`` and ``scene.inpaint`` examples concern an
@@ -53,26 +49,13 @@ class SceneVisionConfig(BaseModel):
             the (still unseen-pair) scene.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    train_examples: int = Field(20000, ge=0)
-    heldout_examples: int = Field(1000, ge=0)
     min_objects: int = Field(1, ge=1)
     max_objects: int = Field(3, ge=1)
-    holdout_fraction: float = 0.2
     image_size: int = Field(64, ge=MIN_SIZE)
     target_size: int = Field(32, ge=MIN_SIZE)
     tasks: list[str] | None = None
     weights: dict[str, float] | None = None
-    unique_shapes: bool = False
     vqa_kinds: list[str] = Field(default_factory=lambda: list(DEFAULT_VQA_KINDS))
-    heldout_about_unseen: bool = True
-
-    @field_validator("holdout_fraction")
-    @classmethod
-    def _usable_fraction(cls, value: float) -> float:
-        num_holdout_pairs(value)  # raises with the allowed range
-        return value
 
     @field_validator("tasks")
     @classmethod
@@ -94,7 +77,6 @@ class SceneVisionConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> SceneVisionConfig:
-        check_scene_counts(self.min_objects, self.max_objects, self.holdout_fraction, self.unique_shapes)
         if VQA in self.task_names:
             for kind in (RELATION, DIRECTION):
                 if kind in self.vqa_kinds and self.max_objects < 2:
