@@ -197,7 +197,19 @@ class TrainConfig(_Section):
             "time budget (Cramming, arXiv 2212.14034, sets its schedule by the time budget)."
         ),
     )
+    lr_scale: dict[str, Annotated[float, Field(gt=0.0)]] = Field(
+        default_factory=dict,
+        description=(
+            "Learning-rate multipliers by parameter-name prefix, e.g. {input_encoders.NAME: 0.4} "
+            "for one modality's input encoder (the longest matching prefix wins)."
+        ),
+    )
     fit_missing_tokenizers: bool = True
+
+    @field_validator("lr_scale", mode="before")
+    @classmethod
+    def _flatten_prefixes(cls, value: Any) -> Any:
+        return _flatten_names(value) if isinstance(value, dict) else value
     tokenizer_fit_examples: int = Field(5000, gt=0)
     compile: bool = Field(
         False,

@@ -47,14 +47,7 @@ class UIOModule(pl.LightningModule):
 
     def configure_optimizers(self):
         cfg = self.run.config.train
-        decay, no_decay = [], []
-        for name, p in self.model.named_parameters():
-            (decay if p.dim() >= 2 and "embedding" not in name else no_decay).append(p)
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=cfg.lr,
-            betas=tuple(cfg.betas),
-        )
+        optimizer = torch.optim.AdamW(param_groups(self.model, cfg), lr=cfg.lr, betas=tuple(cfg.betas))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg, self._time_fraction()))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
@@ -84,6 +77,22 @@ class UIOModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.stream_state = checkpoint.get(UIO_KEY, {}).get("stream_state")
+
+
+def param_groups(model: torch.nn.Module, cfg) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay on matrices (not embeddings, norms or biases), and each
+    parameter's learning rate scaled by the longest ``train.lr_scale`` prefix of its name."""
+    groups: dict[tuple[bool, float], list[torch.nn.Parameter]] = {}
+    prefixes = sorted(cfg.lr_scale, key=len, reverse=True)
+    for name, p in model.named_parameters():
+        decays = p.dim() >= 2 and "embedding" not in name
+        scale = next((cfg.lr_scale[k] for k in prefixes if name.startswith(k)), 1.0)
+        groups.setdefault((decays, scale), []).append(p)
+    return [
+        {"params": params, "weight_decay": cfg.weight_decay if decays else 0.0, "lr": cfg.lr * scale}
+        # Decaying groups first: without scales, the two groups of earlier checkpoints.
+        for (decays, scale), params in sorted(groups.items(), key=lambda kv: (not kv[0][0], kv[0][1]))
+    ]
 
 
 def warmup_cosine(cfg, time_fraction: Callable[[], float] | None = None):

@@ -61,3 +61,23 @@ def test_module_reads_lightnings_timer(tmp_path, schedule_over):
     assert all(
         fn is None for fn in scheduler.state_dict()["lr_lambdas"]
     )  # nothing of it in checkpoints
+
+
+def test_lr_scale_sets_the_rate_of_parameters_by_name_prefix():
+    from types import SimpleNamespace
+
+    from core_fixtures import tiny_model, tiny_vocab
+
+    from uio.core.lightning import param_groups
+
+    model = tiny_model(tiny_vocab())
+    cfg = SimpleNamespace(lr=0.01, weight_decay=0.1, lr_scale={"encoder_layers": 0.5, "encoder_layers.0.mlp": 0.1})
+    groups = param_groups(model, cfg)
+    rate = {id(p): g["lr"] for g in groups for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert rate[id(named["encoder_layers.1.mlp.wo.weight"])] == 0.005
+    assert rate[id(named["encoder_layers.0.mlp.wo.weight"])] == 0.001  # the longest prefix wins
+    assert rate[id(named["decoder_layers.0.mlp.wo.weight"])] == 0.01
+    assert sum(len(g["params"]) for g in groups) == len(named)
+    plain = param_groups(model, SimpleNamespace(lr=0.01, weight_decay=0.1, lr_scale={}))
+    assert [g["weight_decay"] for g in plain] == [0.1, 0.0]  # the two groups of old checkpoints
