@@ -15,6 +15,10 @@ from uio.plugins.registry import Registry
 from uio.plugins.spec import ModalitySpec, OutputDecoder, Processor, Tokenizer, TrainableTokenizer
 
 
+class ModalityBuildError(ValueError):
+    """A modality's factories refused its config (a missing file, an impossible size)."""
+
+
 @dataclass
 class BoundModality:
     """One configured modality: its spec, validated config and built parts."""
@@ -37,15 +41,20 @@ def bind_modalities(modality_configs: dict[str, BaseModel], registry: Registry) 
     bound: dict[str, BoundModality] = {}
     for name, cfg in modality_configs.items():
         spec = registry.modality(name)
-        tokenizer = spec.build_tokenizer(cfg)
         version = next((p.version for p in registry.plugins if name in p.modalities), "")
+        try:
+            tokenizer = spec.build_tokenizer(cfg)
+            processor = spec.build_processor(cfg, tokenizer)
+            decoder = spec.build_output_decoder(cfg, tokenizer)
+        except (ValueError, TypeError, OSError) as exc:  # e.g. a weights file that is not there
+            raise ModalityBuildError(f"modalities.{name}: {exc}") from exc
         bound[name] = BoundModality(
             name=name,
             spec=spec,
             config=cfg,
             tokenizer=tokenizer,
-            processor=spec.build_processor(cfg, tokenizer),
-            decoder=spec.build_output_decoder(cfg, tokenizer),
+            processor=processor,
+            decoder=decoder,
             plugin_version=version,
         )
     return bound

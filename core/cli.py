@@ -21,6 +21,7 @@ err_console = Console(stderr=True, highlight=False, emoji=False)
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that are the user's to fix: printed as a message, never a traceback."""
     from uio.core.assembly import DataSourceError
+    from uio.core.binding import ModalityBuildError
     from uio.core.checkpoint import CheckpointError
     from uio.core.config import ConfigError
     from uio.core.pipeline import ExampleError
@@ -30,7 +31,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     return (
         ConfigError, PluginError, CheckpointError, ExampleError, PackingError, VocabularyError,
-        DataSourceError,
+        DataSourceError, ModalityBuildError,
     )
 
 

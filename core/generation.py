@@ -198,14 +198,13 @@ def generate(
         model.train(was_training)
 
 
-def _guide(logits: torch.Tensor, blocked: torch.Tensor, guided: list[int], scale: float) -> torch.Tensor:
-    """Masked logits of the first ``B`` rows, guided rows mixed with their empty-prompt twins
-    (the last ``len(guided)`` rows of ``logits``)."""
+def _guide(logits: torch.Tensor, blocked: torch.Tensor, index: torch.Tensor, scale: float) -> torch.Tensor:
+    """Masked logits of the first ``B`` rows, the rows in ``index`` mixed with their
+    empty-prompt twins (the last ``len(index)`` rows of ``logits``)."""
     b = blocked.shape[0]
     cond = logits[:b].masked_fill(blocked, float("-inf"))
-    if not guided:
+    if index.numel() == 0:
         return cond
-    index = torch.tensor(guided, device=logits.device)
     uncond = logits[b:].masked_fill(blocked[index], float("-inf")).log_softmax(-1)
     mixed = (1 + scale) * cond[index].log_softmax(-1) - scale * uncond
     # -inf - -inf is nan on forbidden ids: keep them forbidden.
@@ -224,7 +223,7 @@ def _sample(
     generator = torch.Generator(device=dec.device).manual_seed(options.seed)
     for step in range(masks.steps):
         every_row = torch.cat([tokens, tokens[twin_rows]]) if guided else tokens
-        logits = _guide(dec.step_logits(every_row, cache), masks.blocked(step), guided, options.guidance_scale)
+        logits = _guide(dec.step_logits(every_row, cache), masks.blocked(step), twin_rows, options.guidance_scale)
         if options.strategy == "greedy":
             nxt = logits.argmax(-1)
         else:

@@ -59,7 +59,7 @@ def test_guide_mixes_normalised_log_probs_of_prompt_and_empty_prompt():
     torch.manual_seed(0)
     logits = torch.randn(3, vocab.size)  # rows 0, 1 conditional; row 2 is row 1's empty twin
     scale = 2.0
-    out = _guide(logits, blocked, [1], scale)
+    out = _guide(logits, blocked, torch.tensor([1]), scale)
     cond = logits[1].masked_fill(blocked[1], float("-inf")).log_softmax(-1)
     uncond = logits[2].masked_fill(blocked[1], float("-inf")).log_softmax(-1)
     want = (1 + scale) * cond - scale * uncond
@@ -84,7 +84,7 @@ def test_guidance_zero_equals_unguided_and_a_positive_scale_changes_the_choice()
     starts = torch.tensor([[exs[0].start_id], [exs[0].start_id]])
     step = dec.step_logits(starts, None)
     blocked = ~allowed_ids_mask(vocab, ["tokens"], torch.device("cpu"))
-    mixed = _guide(step, blocked, [0], 3.0)
+    mixed = _guide(step, blocked, torch.tensor([0]), 3.0)
     assert guided[0][:1] == [int(mixed[0].argmax())] or (int(mixed[0].argmax()) == EOS_ID and guided[0] == [])
 
 

@@ -114,12 +114,22 @@ def test_eval_reports_the_guidance_ablation_and_the_classifier_verdict(trained: 
 
 
 def test_generated_pictures_are_exactly_one_code_grid(trained: Path) -> None:
-    from uio.core.generation import DecodeOptions
+    from uio.core.generation import DecodeOptions, generate
     from uio.core.inference import load_run
 
     loaded = load_run(trained.parent / "run" / "checkpoints" / "last.ckpt")
     raws = [r for r in loaded.run.dataset("heldout") if r["task"] == "scene.text_to_image"][:2]
-    for r in loaded.generate(raws, DecodeOptions(max_new_tokens=3, guidance_scale=2.0)):
+    pipeline = loaded.run.pipeline()
+    examples = [pipeline.for_inference(r, random.Random(i))[0] for i, r in enumerate(raws)]
+    options = DecodeOptions(max_new_tokens=3, guidance_scale=2.0)
+    assert loaded.output_length("image") == 16  # a 4x4 grid at 32 px with vq_num_down 3
+    ids = generate(loaded.model, examples, ["image"] * 2, pipeline.vocab, loaded.run.modality_index, options,
+                   lengths=[loaded.output_length("image")] * 2,
+                   unconditional=[pipeline.without_prompt(e) for e in examples])
+    image_range = pipeline.vocab.range("image")
+    assert [len(row) for row in ids] == [16, 16]  # more than max_new_tokens, never fewer
+    assert all(image_range.start <= i < image_range.end for row in ids for i in row)
+    for r in loaded.generate(raws, options):
         assert r["prediction"].size == (32, 32)
 
 
@@ -188,3 +198,10 @@ def test_a_picture_history_is_compressed_by_the_resampler(trained: Path) -> None
     assert torch.isfinite(out["loss"])
     out["loss"].backward()
     assert model.resampler.latents.grad is not None
+
+
+def test_a_missing_weights_file_is_a_clear_error_naming_the_modality(trained: Path, capsys) -> None:
+    code = main(["train", str(trained), "--no-progress", "modalities.image.tokenizer_weights=no/such/vqgan.pt"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "modalities.image" in err and "no/such/vqgan.pt" in err and "Traceback" not in err
