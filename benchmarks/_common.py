@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 DEFAULT_CONFIG = str(
-    Path(__file__).resolve().parents[1] / "configs" / "experiment" / "default.yaml"
+    Path(__file__).resolve().parents[1] / "configs" / "experiment" / "scene_qa.yaml"
 )
 
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/packing.py                       # configs/experiment/default.yaml
+    python benchmarks/packing.py                       # configs/experiment/scene_qa.yaml
     python benchmarks/packing.py --set data.decoder_length=16
     python benchmarks/packing.py --quick               # smoke test
 

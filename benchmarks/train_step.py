@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/train_step.py                     # configs/experiment/default.yaml
+    python benchmarks/train_step.py                     # configs/experiment/scene_qa.yaml
     python benchmarks/train_step.py --set data.batch_rows=16 --threads 2
     python benchmarks/train_step.py --quick             # smoke test (no compile)
 

@@ -14,7 +14,7 @@ from uio.core.generation import DecodeOptions, generate
 from uio.core.transformer import UIOTransformer
 from uio.core.vocab import compare_manifests
 from uio.plugins.registry import Registry
-from uio.plugins.spec import FixedLengthDecoder
+from uio.plugins.spec import FitValueProcessor, FixedLengthDecoder
 
 
 @dataclass
@@ -43,6 +43,7 @@ class LoadedRun:
         prepared = []
         for raw, key in zip(raws, keys, strict=True):
             example, reference = pipeline.for_inference(raw, random.Random(key))
+            reference = self._prepared_reference(pipeline, raw, example.meta["target"], reference)
             prepared.append((raw, example, reference))
         targets = [ex.meta["target"] for _, ex, _ in prepared]
         examples = [ex for _, ex, _ in prepared]
@@ -77,6 +78,20 @@ class LoadedRun:
                 }
             )
         return results
+
+    def _prepared_reference(self, pipeline, raw: dict[str, Any], modality: str, reference: Any) -> Any:
+        """The reference as the target's processor prepares it (``fit_value``), if it does.
+
+        A file named relative to its manifest can only be read with the example's
+        context, which decoders do not get: a picture path in a JSON Lines line
+        would otherwise score nothing.
+        """
+        processor = self.run.bound[modality].processor
+        if not isinstance(processor, FitValueProcessor):
+            return reference
+        ctx = pipeline.context(raw)
+        with pipeline.naming(raw["task"], ctx):
+            return processor.fit_value(reference, ctx)
 
     def output_length(self, modality: str) -> int | None:
         """The fixed number of ids a value of ``modality`` takes, if its decoder says so."""

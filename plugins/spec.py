@@ -173,7 +173,9 @@ class FitValueProcessor(Processor, Protocol):
 
     The core calls :meth:`fit_value` on each training value before fitting, with
     the context that resolves relative file paths; without it ``fit`` sees the
-    raw values as the tasks made them.
+    raw values as the tasks made them. Evaluation prepares each reference the
+    same way before the decoder scores a prediction against it (and the gallery
+    draws it), so a reference given as a relative path is read.
     """
 
     def fit_value(self, value: Any, ctx: ProcessContext) -> Any:

@@ -503,12 +503,22 @@ def test_default_experiment_numbers():
     cfg = load_config(REPO / "configs/experiment/default.yaml", registry=registry)
     run = cfg.run
     assert run.model.preset == "tiny" and run.model.d_model == 128
+    assert [s.dataset for s in run.data.sources] == ["scene_vision", "scene_qa"]
+    assert set(run.modalities) == {"text", "image", "box"}
+    assert run.modalities["image"]["tokenizer_weights"].startswith("pkg://")
+    assert run.objectives.weights["image.direct"] > 0 and run.objectives.weights["box.direct"] > 0
+    # The vision issue allows at most 15 minutes of training for the default experiment.
+    assert run.train.accelerator == "cpu" and 0 < run.train.max_time_minutes <= 15
+    assert run.train.out_dir == "runs/default"
+
+
+def test_text_only_experiment_numbers():
+    registry = _real_registry()
+    run = load_config(REPO / "configs/experiment/scene_qa.yaml", registry=registry).run
     assert run.data.sources[0].dataset == "scene_qa"
     assert run.data.sources[0].options["train_examples"] == 200000
-    assert run.objectives.weights["text.prefix_lm"] == 1.0
-    # The quick start promises at most 10 minutes of training on CPU.
-    assert run.train.accelerator == "cpu" and 0 < run.train.max_time_minutes <= 10
-    assert run.train.out_dir == "runs/default"
+    assert set(run.modalities) == {"text"}
+    assert 0 < run.train.max_time_minutes <= 10 and run.train.out_dir == "runs/scene_qa"
 
 
 def test_time_schedule_without_a_time_budget_is_named(tmp_path, registry):

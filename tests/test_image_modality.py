@@ -339,6 +339,20 @@ def test_frozen_vit_gets_no_gradients_and_stays_in_eval() -> None:
     assert encoder.proj.weight.grad is not None
 
 
+@pytest.mark.parametrize(("patch", "side", "strides"), [(8, 32, [2, 2, 2]), (12, 48, [2, 2, 3]), (2, 16, [2])])
+def test_conv_stem_covers_each_patch_and_trains(patch: int, side: int, strides: list[int]) -> None:
+    config = tiny(input_size=side, patch_size=patch, vit={**TINY["vit"], "stem": "conv", "stem_channels": 4})
+    encoder = ImageInputEncoder(config, encoder_ctx())
+    convs = [m for m in encoder.vit.patch_embed.proj if isinstance(m, torch.nn.Conv2d)]
+    assert [c.stride[0] for c in convs] == strides
+    assert convs[-1].out_channels == TINY["vit"]["width"]
+    pixels = torch.rand(2, 3, side, side) * 2 - 1
+    out = encoder([{"pixels": pixels, "mask": None}])
+    assert out.shape == (2 * (side // patch) ** 2, encoder_ctx().d_model)
+    out.sum().backward()
+    assert all(c.weight.grad is not None and c.weight.grad.abs().sum() > 0 for c in convs)
+
+
 def test_vit_weights_load_from_a_file(tmp_path: Path) -> None:
     config = tiny()
     source = build_vit(config)

@@ -16,7 +16,7 @@ from uio.modalities.scenes.render import render_example
 from uio.plugins.blocks.vqgan import psnr
 
 SHIPPED = "pkg://uio.modalities.scenes/assets/image_vqgan.pt"
-VISION = Path(__file__).resolve().parents[1] / "configs" / "experiment" / "vision.yaml"
+VISION = Path(__file__).resolve().parents[1] / "configs" / "experiment" / "default.yaml"
 
 
 def test_shipped_vqgan_reconstructs_held_out_scenes_above_24_db() -> None:

@@ -70,6 +70,16 @@ class VitConfig(BaseModel):
         weights: a timm ViT state dict to start from (``.safetensors``, ``.pt`` or
             ``.pth``; a path relative to the working directory, or
             ``pkg://<package>/<file>``). ``None``: random initialisation.
+        stem: how pixels become patch embeddings. ``"patch"``: timm's linear
+            patch projection (one strided convolution), as in ViT and UIO2.
+            ``"conv"``: a few stride-2 3x3 convolutions, then one convolution to
+            the patch grid (Xiao et al. 2021, "Early convolutions help
+            transformers see better", arXiv 2106.14881). Not a win everywhere:
+            in the default experiment it cost 16% of the steps and the run did
+            not learn to locate objects in its 14.5 minutes (README, "Images").
+            Pretrained timm weights fit the ``"patch"`` stem only.
+        stem_channels: channels of the first ``"conv"`` stem layer (doubling at
+            each further stride-2 layer).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -79,6 +89,8 @@ class VitConfig(BaseModel):
     heads: int = Field(4, ge=1)
     trainable: bool = True
     weights: str | None = None
+    stem: Literal["patch", "conv"] = "patch"
+    stem_channels: int = Field(32, ge=1)
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> VitConfig:

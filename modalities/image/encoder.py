@@ -16,10 +16,33 @@ from uio.plugins.blocks.weights import load_state_file, resolve_weights
 _SHOWN_KEYS = 5
 
 
+def conv_stem(patch_size: int, width: int, channels: int) -> nn.Sequential:
+    """Pixels ``[B, 3, H, W]`` -> ``[B, width, H / patch_size, W / patch_size]`` through convolutions.
+
+    Stride-2 3x3 convolutions (each doubling the channels from ``channels``) while
+    a factor of at least 4 of ``patch_size`` remains to cover, then one
+    convolution with kernel and stride equal to what is left (Xiao et al. 2021,
+    arXiv 2106.14881). A patch size that is not a power of two keeps the rest in
+    that last convolution (patch 12: two stride-2 layers, then a stride-3 one).
+    """
+    layers: list[nn.Module] = []
+    remaining, c_in, c_out = patch_size, 3, channels
+    while remaining % 2 == 0 and remaining >= 4:
+        layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.GELU()]
+        remaining //= 2
+        c_in, c_out = c_out, c_out * 2
+    layers.append(nn.Conv2d(c_in, width, remaining, stride=remaining))
+    return nn.Sequential(*layers)
+
+
 def build_vit(config: ImageConfig) -> VisionTransformer:
-    """The patch encoder: timm's ViT without class token, pooling or head."""
+    """The patch encoder: timm's ViT without class token, pooling or head.
+
+    With ``vit.stem: conv`` the patch projection is :func:`conv_stem`; timm's
+    ``PatchEmbed`` flattens whatever its ``proj`` returns, so the rest is unchanged.
+    """
     v = config.vit
-    return VisionTransformer(
+    vit = VisionTransformer(
         img_size=config.input_size,
         patch_size=config.patch_size,
         in_chans=3,
@@ -30,6 +53,9 @@ def build_vit(config: ImageConfig) -> VisionTransformer:
         depth=v.depth,
         num_heads=v.heads,
     )
+    if v.stem == "conv":
+        vit.patch_embed.proj = conv_stem(config.patch_size, v.width, v.stem_channels)
+    return vit
 
 
 def _adapt(state: dict[str, Any], vit: VisionTransformer) -> dict[str, Any]:
@@ -154,7 +180,7 @@ class ImageInputEncoder(nn.Module):
         if not payloads:
             raise ValueError("ImageInputEncoder got no segments to embed")
         pixels, mask = self._unpack(payloads)
-        pixels = pixels.to(self.vit.patch_embed.proj.weight.dtype)
+        pixels = pixels.to(self.vit.pos_embed.dtype)
         if mask is not None:
             pixels = pixels * ~self._pixel_mask(mask, pixels.shape[0])
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.trainable):
