@@ -293,7 +293,9 @@ class TaskSpec(BaseModel):
         description=(
             "Extra metrics of the task, score(raw example, prediction, reference) -> {name: value}, "
             "added to those of the target modality's output decoder (e.g. a classifier's verdict "
-            "on a generated image)."
+            "on a generated image). The reference is as the target's processor prepares it "
+            "(fit_value) when it has one; eval's chance level passes another example's reference "
+            "as the prediction, so accept that form too."
         ),
     )
     corpus_score: Callable[[list[dict[str, Any]], list[Any], list[Any]], dict[str, float]] | None = Field(

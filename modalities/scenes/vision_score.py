@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from uio.modalities.box.metrics import detection_map
@@ -21,10 +22,14 @@ def expected_cells(objects: list[SceneObject]) -> list[tuple[str, str] | None]:
 
 
 def _read(raw: dict[str, Any], prediction: Any) -> tuple[list[SceneObject], list]:
+    # Eval's chance level passes another example's reference as the prediction, as
+    # the image processor prepares it: an RGB uint8 array.
+    if isinstance(prediction, np.ndarray) and prediction.ndim == 3 and prediction.shape[-1] == 3:
+        prediction = Image.fromarray(prediction.astype(np.uint8, copy=False))
     if not isinstance(prediction, Image.Image):
         raise TypeError(
             f"{where(raw)}: the prediction is {type(prediction).__name__}; expected a "
-            f"PIL.Image.Image (the decoded image target)"
+            f"PIL.Image.Image (the decoded image target) or an RGB array"
         )
     objects = scene_objects(raw)
     return objects, classify([prediction])[0]
