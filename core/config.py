@@ -205,11 +205,6 @@ class TrainConfig(_Section):
         ),
     )
     fit_missing_tokenizers: bool = True
-
-    @field_validator("lr_scale", mode="before")
-    @classmethod
-    def _flatten_prefixes(cls, value: Any) -> Any:
-        return _flatten_names(value) if isinstance(value, dict) else value
     tokenizer_fit_examples: int = Field(5000, gt=0)
     compile: bool = Field(
         False,
@@ -218,6 +213,11 @@ class TrainConfig(_Section):
             "the first steps pay the compile time."
         ),
     )
+
+    @field_validator("lr_scale", mode="before")
+    @classmethod
+    def _flatten_prefixes(cls, value: Any) -> Any:
+        return _flatten_names(value) if isinstance(value, dict) else value
 
     @field_validator("schedule_over")
     @classmethod

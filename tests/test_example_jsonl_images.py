@@ -24,8 +24,11 @@ def test_bundled_folder_is_what_make_data_writes(tmp_path: Path) -> None:
         capture_output=True,
     )
     assert (tmp_path / "train.jsonl").read_text() == (EXAMPLE / "train.jsonl").read_text()
-    for written in sorted((tmp_path / "photos").iterdir())[:12]:
-        assert written.read_bytes() == (EXAMPLE / "photos" / written.name).read_bytes()
+    for folder in ("photos", "drawings"):
+        written = sorted(p.name for p in (tmp_path / folder).iterdir())
+        assert written == sorted(p.name for p in (EXAMPLE / folder).iterdir())
+        for name in written:
+            assert (tmp_path / folder / name).read_bytes() == (EXAMPLE / folder / name).read_bytes()
 
 
 def test_manifest_pictures_are_of_mixed_sizes_and_modes() -> None:

@@ -119,7 +119,6 @@ def test_the_trunk_leaves_the_input_encoders_weights_alone():
     around it must not re-initialise them."""
     from torch import nn
 
-
     class Pretrained(nn.Module):
         def __init__(self, ctx):
             super().__init__()
