@@ -15,7 +15,7 @@ the same run answers shape questions and finds objects far more often (README,
 suit scene pictures only; ``configs/experiment/scene_pretrained_vit.yaml`` uses them.
 
 The shipped weights (``assets/scene_vit.safetensors``, for the ``cpu`` preset) were
-made on 2 CPU cores in about 2.5 minutes with::
+made on 2 CPU cores in about 2.3 minutes with::
 
     python -m uio.modalities.scenes.vit_pretrain --steps 2500 --seed 0 \\
         --out modalities/scenes/assets/scene_vit.safetensors
