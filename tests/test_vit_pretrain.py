@@ -67,6 +67,7 @@ def test_the_command_refuses_other_file_types(tmp_path: Path) -> None:
 def test_the_opt_in_experiment_loads_the_shipped_weights() -> None:
     config = load_config(CONFIG)
     assert config.modality_configs["image"].vit.weights == SHIPPED
+    assert config.modality_configs["image"].vit.trainable is False  # frozen, as UIO2's
     assert config.run.train.max_time_minutes == 12.2  # + 2.3 min of pretraining = the default's 14.5
     assert config.run.name == "scene_pretrained_vit"
 
