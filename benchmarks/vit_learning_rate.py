@@ -5,8 +5,8 @@ This script isolates that: the ViT of ``modalities.image`` (the ``cpu`` preset
 unless ``--patch-size``/``--stem`` say otherwise) reads rendered scene-world
 pictures of three objects and answers "what shape is the <colour> object?"
 through a one-layer attention readout queried by the colour (six classes,
-chance 1/6; the readout of :mod:`uio.modalities.scenes.vit_pretrain`). Every learning rate trains on the same batches in this process; the
-table gives held-out accuracy after each stage and, per stage, the ratio to the
+chance 1/6; the readout of :mod:`uio.modalities.scenes.vit_pretrain`). Every
+learning rate trains on the same batches in this process; the table gives held-out accuracy after each stage and, per stage, the ratio to the
 reference rate (the default experiment's ``train.lr``).
 
 Measured with the defaults (2 CPU cores, 1,500 steps of 32 pictures, 279 s):
@@ -26,13 +26,17 @@ import time
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_common_args, environment, print_table, ratio, set_threads  # noqa: E402
 
 from uio.modalities.image.config import ImageConfig  # noqa: E402
-from uio.modalities.scenes.vit_pretrain import ShapeReader, shape_questions  # noqa: E402
+from uio.modalities.scenes.vit_pretrain import (  # noqa: E402
+    ShapeReader,
+    accuracy,
+    fit_step,
+    shape_questions,
+)
 
 #: ``train.lr`` of configs/experiment/default.yaml, the reference row.
 REFERENCE_LR = 0.002
@@ -49,6 +53,8 @@ def main() -> int:
     parser.add_argument("--patch-size", type=int, default=None)
     parser.add_argument("--stem", choices=["patch", "conv"], default="patch")
     args = parser.parse_args()
+    if args.repeats != 1:
+        parser.error("--repeats: this script measures learning, not time; it trains each rate once")
     if args.quick:
         args.lrs, args.steps, args.stages, args.batch = "0.002,0.0005", 6, 2, 4
     threads = set_threads(args.threads)
@@ -67,28 +73,23 @@ def main() -> int:
         optimizers[lr] = torch.optim.AdamW(readers[lr].parameters(), lr=lr)
     test = shape_questions(64 if args.quick else 600, args.objects, seed=10**6)
     marks = {round(args.steps * (i + 1) / args.stages) for i in range(args.stages)}
-    accuracy: dict[float, list[float]] = {lr: [] for lr in lrs}
+    scores: dict[float, list[float]] = {lr: [] for lr in lrs}
     start = time.perf_counter()
     for step in range(1, args.steps + 1):
         pixels, colours, shapes = shape_questions(args.batch, args.objects, seed=step)
         for lr in lrs:
-            loss = F.cross_entropy(readers[lr](pixels, colours), shapes)
-            optimizers[lr].zero_grad()
-            loss.backward()
-            optimizers[lr].step()
+            fit_step(readers[lr], optimizers[lr], pixels, colours, shapes)
         if step in marks:
-            with torch.no_grad():
-                for lr in lrs:
-                    predicted = readers[lr](test[0], test[1]).argmax(-1)
-                    accuracy[lr].append((predicted == test[2]).float().mean().item())
+            for lr in lrs:
+                scores[lr].append(accuracy(readers[lr], *test))
     seconds = time.perf_counter() - start
 
     stages = sorted(marks)
     columns = ["ViT lr"] + [f"acc @ {s} steps" for s in stages] + [f"vs {REFERENCE_LR} @ {stages[-1]}"]
     rows = [
         [f"{lr:g}" + (" (reference)" if lr == REFERENCE_LR else "")]
-        + accuracy[lr]
-        + [ratio(accuracy[lr][-1], accuracy[REFERENCE_LR][-1])]
+        + scores[lr]
+        + [ratio(scores[lr][-1], scores[REFERENCE_LR][-1])]
         for lr in lrs
     ]
     print_table(

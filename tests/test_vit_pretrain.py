@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
-from torch.nn import functional as F
 
 from uio.core.config import load_config
 from uio.modalities.image.config import ImageConfig
@@ -19,6 +18,8 @@ from uio.modalities.scenes.vit_pretrain import (
     FORMAT,
     HOLDOUT_FRACTION,
     ShapeReader,
+    accuracy,
+    fit_step,
     main,
     pretrain_vit,
     shape_questions,
@@ -81,14 +82,8 @@ def _readout_accuracy(vit_weights: str | None, steps: int = 200) -> float:
     reader.vit.requires_grad_(False)
     optimizer = torch.optim.AdamW([p for p in reader.parameters() if p.requires_grad], lr=2e-3)
     for step in range(steps):
-        pixels, colours, shapes = shape_questions(32, 3, seed=10_000 + step)
-        loss = F.cross_entropy(reader(pixels, colours), shapes)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    pixels, colours, shapes = shape_questions(300, 3, seed=99)
-    with torch.no_grad():
-        return (reader(pixels, colours).argmax(-1) == shapes).float().mean().item()
+        fit_step(reader, optimizer, *shape_questions(32, 3, seed=10_000 + step))
+    return accuracy(reader, *shape_questions(300, 3, seed=99))
 
 
 def test_the_shipped_vit_sees_shapes_and_a_random_one_does_not() -> None:

@@ -39,14 +39,16 @@ from torch.nn import functional as F
 from uio.modalities.image.config import ImageConfig
 from uio.modalities.image.encoder import build_vit
 from uio.modalities.image.pixels import to_tensor
+from uio.modalities.scenes.config import SceneOptions
 from uio.modalities.scenes.holdout import train_pairs
 from uio.modalities.scenes.render import render_scene
 from uio.modalities.scenes.world import COLORS, NUM_CELLS, SHAPES, SIZES, SceneObject
 
 #: ``format`` entry of the weight file's metadata.
 FORMAT = "uio.scenes.vit/1"
-#: Held-out fraction whose pairs are never drawn (the scene datasets' default).
-HOLDOUT_FRACTION = 0.2
+#: Held-out fraction whose pairs are never drawn: the scene datasets' default, so
+#: a run with another ``holdout_fraction`` may hold out pairs these weights saw.
+HOLDOUT_FRACTION: float = SceneOptions.model_fields["holdout_fraction"].default
 
 
 def shape_questions(
@@ -96,12 +98,28 @@ class ShapeReader(nn.Module):
         return self.head(read[:, 0])
 
 
+def fit_step(
+    reader: ShapeReader,
+    optimizer: torch.optim.Optimizer,
+    pixels: torch.Tensor,
+    colours: torch.Tensor,
+    shapes: torch.Tensor,
+) -> float:
+    """One optimizer step on a batch of questions; its loss."""
+    loss = F.cross_entropy(reader(pixels, colours), shapes)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 @torch.no_grad()
 def accuracy(reader: ShapeReader, pixels: torch.Tensor, colours: torch.Tensor, shapes: torch.Tensor) -> float:
-    """Share of questions answered right."""
+    """Share of questions answered right (in eval mode; the training mode is restored)."""
+    was_training = reader.training
     reader.eval()
     right = (reader(pixels, colours).argmax(-1) == shapes).float().mean().item()
-    reader.train()
+    reader.train(was_training)
     return right
 
 
@@ -135,11 +153,8 @@ def pretrain_vit(
             pixels, colours, shapes = shape_questions(
                 batch, objects, seed=seed * 1_000_003 + step, size=config.input_size
             )
-            loss = F.cross_entropy(reader(pixels, colours), shapes)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            bar.update(task, advance=1, loss=loss.item())
+            loss = fit_step(reader, optimizer, pixels, colours, shapes)
+            bar.update(task, advance=1, loss=loss)
     return {k: v.detach().clone() for k, v in reader.vit.state_dict().items()}, accuracy(reader, *test)
 
 
