@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -144,10 +145,30 @@ class Run:
                 out.append((modality, value))
         return out
 
-    def prepare_tokenizers(self, *, refit: bool = False, log=print) -> dict[str, dict[str, float]]:
-        """Load saved tokenizers; fit the missing ones (or all trainable ones with ``refit``)."""
-        loaded = [] if refit else load_tokenizers(self.bound, self.tokenizer_dir)
-        todo = [n for n, b in self.bound.items() if b.trainable_tokenizer] if refit else unfitted(self.bound)
+    def prepare_tokenizers(
+        self, *, refit: bool = False, only: Sequence[str] | None = None, log=print
+    ) -> dict[str, dict[str, float]]:
+        """Load saved tokenizers; fit the missing ones (or all trainable ones with ``refit``).
+
+        ``only`` (with ``refit``) refits just those modalities; the others are loaded,
+        or fitted when missing, as without ``refit``.
+        """
+        trainable = [n for n, b in self.bound.items() if b.trainable_tokenizer]
+        if only is not None:
+            wrong = [n for n in only if n not in trainable]
+            if wrong:
+                raise ValueError(
+                    f"cannot refit {', '.join(map(repr, wrong))}: expected one of the configured "
+                    f"modalities with a trainable tokenizer ({', '.join(trainable) or 'none'})"
+                )
+        everything = refit and only is None
+        loaded = [] if everything else load_tokenizers(self.bound, self.tokenizer_dir)
+        if everything:
+            todo = trainable
+        else:
+            chosen = set(only or []) if refit else set()
+            todo = [n for n in self.bound if n in chosen or n in unfitted(self.bound)]
+        loaded = [n for n in loaded if n not in todo]
         if loaded:
             log(f"loaded tokenizers from {self.tokenizer_dir}: {', '.join(loaded)}")
         if not todo:

@@ -55,7 +55,22 @@ def _version_report() -> str:
     return "\n".join(lines)
 
 
-def _print_results(results: list[dict[str, Any]], limit: int) -> None:
+def _decoders(loaded) -> dict[str, Any]:
+    return {name: bound.decoder for name, bound in loaded.run.bound.items()}
+
+
+def _shown(value: Any, decoder: Any) -> str:
+    """Words for a value: itself when it is a string, else its decoder's one-line rendering."""
+    if isinstance(value, str) or decoder is None:
+        return str(value)
+    try:
+        return decoder.render(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _print_results(results: list[dict[str, Any]], limit: int, decoders: dict[str, Any] | None = None) -> None:
+    decoders = decoders or {}
     table = Table(title="generations", show_lines=False)
     for col in ("task", "input", "prediction", "reference", "ok"):
         table.add_column(col, overflow="fold")
@@ -64,8 +79,8 @@ def _print_results(results: list[dict[str, Any]], limit: int) -> None:
         table.add_row(
             escape(r["task"]),
             escape(str(r["input"])[-90:]),
-            escape(str(r["prediction"])),
-            escape(str(r["reference"])),
+            escape(_shown(r["prediction"], decoders.get(r.get("modality")))),
+            escape(_shown(r["reference"], decoders.get(r.get("modality")))),
             "[green]yes[/]" if ok else "[red]no[/]",
         )
     console.print(table)
@@ -134,7 +149,10 @@ def cmd_fit_tokenizer(args: argparse.Namespace) -> int:
     from uio.core.assembly import assemble
 
     run = assemble(_resolve(args.config, args.overrides))
-    report = run.prepare_tokenizers(refit=True, log=console.print)
+    try:
+        report = run.prepare_tokenizers(refit=True, only=args.modality, log=console.print)
+    except ValueError as e:
+        raise SystemExit(f"uio fit-tokenizer: --modality: {e}") from e
     if not report:
         console.print("no configured modality has a trainable tokenizer")
     for name, figures in report.items():
@@ -183,7 +201,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    _print_results(results, cfg.show_examples)
+    _print_results(results, cfg.show_examples, _decoders(loaded))
     table = Table(title=f"metrics on the {split} split ({summary['n']} examples)")
     for col in ("task", "n", "metric", "score", "chance"):
         table.add_column(col, justify="right" if col in ("n", "score", "chance") else "left")
@@ -249,7 +267,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         for r in results:
             print(json.dumps({k: v for k, v in r.items() if k != "raw"}, default=str))
     else:
-        _print_results(results, len(results))
+        _print_results(results, len(results), _decoders(loaded))
     return 0
 
 
@@ -351,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fit-tokenizer", help="fit the trainable tokenizers on the experiment's data")
     p.add_argument("config")
     _add_overrides(p)
+    p.add_argument("--modality", action="append", metavar="NAME",
+                   help="refit only this modality's tokenizer (repeatable); the others are loaded")
     p.set_defaults(func=cmd_fit_tokenizer)
 
     p = sub.add_parser("eval", help="metrics per task on a held-out split, with chance beside each")

@@ -2,9 +2,11 @@
 per task, the tasks' own illustrations, and the training loss curve.
 
 Any value a modality can draw (its output decoder is a
-:class:`~uio.plugins.spec.FileDecoder`) is shown as a PNG; anything else in words,
-through the decoder's ``render``.
-The page and its PNG files sit in one folder, so it can be copied or zipped as is.
+:class:`~uio.plugins.spec.FileDecoder`) is shown as a PNG; a value whose decoder names
+an HTML media element (``FileDecoder.html_media``) is also written beside the page
+and played by the browser, above its picture.
+Anything else is shown in words, through the decoder's ``render``.
+The page and its files sit in one folder, so it can be copied or zipped as is.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def write_gallery(
     """Write ``out_dir/index.html`` and its PNG files; return the page's path."""
     out_dir = Path(out_dir)
     (out_dir / "img").mkdir(parents=True, exist_ok=True)
+    (out_dir / "media").mkdir(parents=True, exist_ok=True)
     page = _Page(out_dir)
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
@@ -73,6 +76,18 @@ class _Page:
         picture.convert("RGB").save(path, format="PNG")
         return f'<img src="img/{path.name}" alt="{html.escape(name)}">'
 
+    def player(self, decoder: FileDecoder, value: Any, name: str) -> str:
+        """Write a playable value with its decoder and return the media element the decoder
+        names (``html_media``) playing it; ``""`` when it names none or cannot write the value."""
+        kind = getattr(decoder, "html_media", None)
+        if not isinstance(kind, str) or not kind.isalpha():
+            return ""
+        try:
+            path = decoder.write(value, self.out_dir / "media" / f"{name}{decoder.file_suffix}")
+        except (TypeError, ValueError, OSError):
+            return ""  # e.g. a raw input the decoder cannot read: its picture or words still show
+        return f'<{kind} controls preload="none" src="media/{Path(path).name}"></{kind}><br>'
+
 
 def _is_picture(value: Any) -> bool:
     return all(hasattr(value, a) for a in ("save", "resize", "convert", "width", "height"))
@@ -89,10 +104,31 @@ def _picture(loaded: LoadedRun, modality: str, value: Any) -> Any:
     return picture if _is_picture(picture) else None
 
 
+def _input_cell(
+    loaded: LoadedRun, pipeline: ExamplePipeline, page: _Page, raw: dict[str, Any], modality: str,
+    value: Any, name: str,
+) -> str:
+    """An input as :func:`_cell` shows it; a value its decoder cannot show as given (a file
+    named relative to a manifest) is shown as its processor reads it for this example."""
+    shown = _cell(loaded, page, modality, value, name)
+    if isinstance(value, str) and shown.startswith("<code>"):
+        try:
+            prepared = loaded.prepared_value(pipeline, raw, modality, value)
+        except (TypeError, ValueError, OSError):
+            return shown
+        if prepared is not value:
+            return _cell(loaded, page, modality, prepared, name)
+    return shown
+
+
 def _cell(loaded: LoadedRun, page: _Page, modality: str, value: Any, name: str) -> str:
+    decoder = loaded.run.bound[modality].decoder
+    player = page.player(decoder, value, name) if isinstance(decoder, FileDecoder) else ""
     picture = _picture(loaded, modality, value)
     if picture is not None:
-        return page.figure(picture, name)
+        return player + page.figure(picture, name)
+    if player:
+        return player
     words = value if isinstance(value, str) else loaded.run.bound[modality].decoder.render(value)
     return f"<code>{html.escape(words)}</code>"
 
@@ -101,7 +137,7 @@ def _row(loaded: LoadedRun, pipeline: ExamplePipeline, page: _Page, name: str, r
     raw = r["raw"]
     _, built = pipeline.task_example(raw, random.Random(0))
     inputs = "<br>".join(
-        _cell(loaded, page, m, v, f"{name}-in{j}") for j, (m, v) in enumerate(built.inputs)
+        _input_cell(loaded, pipeline, page, raw, m, v, f"{name}-in{j}") for j, (m, v) in enumerate(built.inputs)
     ) or "<i>(none)</i>"
     prediction = _cell(loaded, page, r["modality"], r["prediction"], f"{name}-pred")
     reference = _cell(loaded, page, r["modality"], r["reference"], f"{name}-ref")

@@ -80,18 +80,21 @@ class LoadedRun:
         return results
 
     def _prepared_reference(self, pipeline, raw: dict[str, Any], modality: str, reference: Any) -> Any:
-        """The reference as the target's processor prepares it (``fit_value``), if it does.
+        return self.prepared_value(pipeline, raw, modality, reference)
+
+    def prepared_value(self, pipeline, raw: dict[str, Any], modality: str, value: Any) -> Any:
+        """A value of an example as its modality's processor prepares it (``fit_value``), if it does.
 
         A file named relative to its manifest can only be read with the example's
-        context, which decoders do not get: a picture path in a JSON Lines line
-        would otherwise score nothing.
+        context, which decoders do not get: a file path in a JSON Lines line would
+        otherwise score nothing as a reference, and show as a path in the gallery.
         """
         processor = self.run.bound[modality].processor
         if not isinstance(processor, FitValueProcessor):
-            return reference
+            return value
         ctx = pipeline.context(raw)
         with pipeline.naming(raw["task"], ctx):
-            return processor.fit_value(reference, ctx)
+            return processor.fit_value(value, ctx)
 
     def output_length(self, modality: str) -> int | None:
         """The fixed number of ids a value of ``modality`` takes, if its decoder says so."""

@@ -224,6 +224,9 @@ class FileDecoder(OutputDecoder, Protocol):
     def picture(self, value: Any) -> Any:
         """A ``PIL.Image.Image`` showing the value (the image itself, a spectrogram), or ``None``."""
 
+    # Optional: ``html_media = "audio"`` (or ``"video"``) asks the gallery to write each
+    # value with :meth:`write` and play it in that HTML element, above its picture.
+
 
 @dataclass(frozen=True)
 class EncoderContext:

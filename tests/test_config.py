@@ -503,10 +503,12 @@ def test_default_experiment_numbers():
     cfg = load_config(REPO / "configs/experiment/default.yaml", registry=registry)
     run = cfg.run
     assert run.model.preset == "tiny" and run.model.d_model == 128
-    assert [s.dataset for s in run.data.sources] == ["scene_vision", "scene_qa"]
-    assert set(run.modalities) == {"text", "image", "box"}
+    assert [s.dataset for s in run.data.sources] == ["scene_vision", "scene_qa", "sounds"]
+    assert set(run.modalities) == {"text", "image", "box", "audio"}
     assert run.modalities["image"]["tokenizer_weights"].startswith("pkg://")
+    assert run.modalities["audio"]["tokenizer_weights"].startswith("pkg://")
     assert run.objectives.weights["image.direct"] > 0 and run.objectives.weights["box.direct"] > 0
+    assert run.objectives.weights["audio.direct"] > 0
     # The vision issue allows at most 15 minutes of training for the default experiment.
     assert run.train.accelerator == "cpu" and 0 < run.train.max_time_minutes <= 15
     assert run.train.out_dir == "runs/default"

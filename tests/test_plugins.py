@@ -394,6 +394,8 @@ def test_broken_plugins_are_listed_with_reason_and_fix(broken_site, capsys) -> N
         "jsonl",
         "box",
         "image",
+        "audio",
+        "sounds",
     }
     for name in BROKEN:
         row = rows[name]
@@ -431,8 +433,8 @@ def test_broken_plugins_are_listed_with_reason_and_fix(broken_site, capsys) -> N
     )
 
     registry = get_registry()
-    assert sorted(registry.modalities) == ["box", "image", "text"]  # the others still load
-    assert {"scene_qa", "jsonl"} <= set(registry.datasets)
+    assert sorted(registry.modalities) == ["audio", "box", "image", "text"]  # the others still load
+    assert {"scene_qa", "jsonl", "sounds"} <= set(registry.datasets)
     with pytest.raises(
         PluginError,
         match=r"unknown modality 'legacy'.*plugin 'oldapi' would provide it but is broken: modality 'legacy' declares api_version=2",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from uio.core.cli import main
@@ -36,7 +37,7 @@ def test_shipped_vqgan_reconstructs_held_out_scenes_above_24_db() -> None:
 def test_the_documented_fit_command_runs_at_a_small_scale(tmp_path: Path, capsys) -> None:
     torch.set_num_threads(1)
     out = tmp_path / "vqgan"
-    args = ["fit-tokenizer", str(VISION), "modalities.image.tokenizer_weights=null",
+    args = ["fit-tokenizer", str(VISION), "--modality", "image", "modalities.image.tokenizer_weights=null",
             "modalities.image.fit_steps=2", "modalities.image.fit_batch_size=4",
             "data.sources[0].options.train_examples=60", "data.sources[1].options.train_examples=20",
             "train.tokenizer_fit_examples=60", f"train.out_dir={out}"]
@@ -47,3 +48,21 @@ def test_the_documented_fit_command_runs_at_a_small_scale(tmp_path: Path, capsys
     assert (out / "tokenizers" / "image" / "reconstructions.png").exists()
     # The file the README copies into assets loads as tokenizer_weights.
     assert ImageTokenizer(ImageConfig(tokenizer_weights=str(saved))).is_fitted
+
+
+def test_fit_tokenizer_refits_only_the_named_modality(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "only-text"
+    args = ["fit-tokenizer", str(VISION), "--modality", "text",
+            "data.sources[0].options.train_examples=60", "data.sources[1].options.train_examples=20",
+            "train.tokenizer_fit_examples=60", f"train.out_dir={out}"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "fitting tokenizers: text ..." in printed  # the shipped VQ-GAN is not refitted
+    assert list((out / "tokenizers").glob("text*"))
+    assert not (out / "tokenizers" / "image").exists()
+
+
+def test_fit_tokenizer_names_a_modality_it_cannot_refit(tmp_path: Path) -> None:
+    args = ["fit-tokenizer", str(VISION), "--modality", "box", f"train.out_dir={tmp_path}"]
+    with pytest.raises(SystemExit, match=r"--modality: cannot refit 'box': expected one of .*text"):
+        main(args)

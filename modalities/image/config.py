@@ -12,9 +12,12 @@ tentative and live in :data:`PRESETS` so they are easy to tune.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from uio.plugins.blocks.patch_encoder import PatchVitConfig
+from uio.plugins.blocks.presets import fill_preset
 
 #: Sizes per preset. "uio2" follows UIO2 (arXiv 2312.17172): 384 px inputs to a
 #: frozen pretrained ViT-B/16 (width 768, 12 blocks, 12 heads), and a VQ-GAN target
@@ -43,22 +46,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _fill(given: Mapping[str, Any], preset: dict[str, Any]) -> dict[str, Any]:
-    """``given`` with the preset's value for every key it lacks (nested dicts too)."""
-    out = dict(given)
-    for key, value in preset.items():
-        if key not in out:
-            out[key] = value
-        elif isinstance(value, dict):
-            mine = out[key]
-            if isinstance(mine, BaseModel):  # an instance: only what was set on it counts
-                mine = {k: getattr(mine, k) for k in mine.model_fields_set}
-            if isinstance(mine, Mapping):
-                out[key] = _fill(mine, value)
-    return out
-
-
-class VitConfig(BaseModel):
+class VitConfig(PatchVitConfig):
     """The ViT that encodes input images into patch features (timm ``VisionTransformer``).
 
     Attributes:
@@ -82,24 +70,7 @@ class VitConfig(BaseModel):
             each further stride-2 layer).
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    width: int = Field(128, ge=1)
-    depth: int = Field(2, ge=1)
-    heads: int = Field(4, ge=1)
-    trainable: bool = True
-    weights: str | None = None
-    stem: Literal["patch", "conv"] = "patch"
-    stem_channels: int = Field(32, ge=1)
-
-    @model_validator(mode="after")
-    def _heads_divide_width(self) -> VitConfig:
-        if self.width % self.heads:
-            raise ValueError(
-                f"image.vit.width={self.width} is not divisible by image.vit.heads={self.heads}; "
-                f"each head gets width / heads channels"
-            )
-        return self
+    where: ClassVar[str] = "image.vit"
 
 
 class ImageConfig(BaseModel):
@@ -162,7 +133,7 @@ class ImageConfig(BaseModel):
         if not isinstance(data, Mapping):
             return data
         preset = PRESETS.get(data.get("preset", "cpu"))
-        return data if preset is None else _fill(data, preset)  # unknown: Literal reports it
+        return data if preset is None else fill_preset(data, preset)  # unknown: Literal reports it
 
     @model_validator(mode="after")
     def _sizes_fit(self) -> ImageConfig:
