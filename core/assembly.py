@@ -33,6 +33,10 @@ class DataSourceError(ValueError):
     """A dataset builder refused its options or its files."""
 
 
+class TokenizerChoiceError(ValueError):
+    """``prepare_tokenizers(only=...)`` named a modality without a trainable tokenizer."""
+
+
 @dataclass
 class Run:
     """Everything a run needs except the weights."""
@@ -88,9 +92,17 @@ class Run:
         with torch.device(device):
             return UIOTransformer(TrunkShape.from_config(self.config.model), self.vocab.size, factories)
 
-    def dataset(self, split: str) -> list[dict[str, Any]]:
-        """Raw examples of a split from every data source, concatenated."""
-        return [ex for examples, _ in self.sources(split) for ex in examples]
+    def dataset(self, split: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Raw examples of a split from every data source, concatenated.
+
+        With ``limit`` (fewer than all), each source gives a share of it in proportion to
+        its size, from its start, so that no source is left out of a subset.
+        """
+        sources = [examples for examples, _ in self.sources(split)]
+        if limit is not None and limit < sum(map(len, sources)):
+            sources = [examples[:n] for examples, n in zip(sources, proportional_shares(
+                [len(examples) for examples in sources], limit), strict=True)]
+        return [ex for examples in sources for ex in examples]
 
     def sources(self, split: str) -> list[tuple[list[dict[str, Any]], float]]:
         """Per-source raw examples and mix weights (built once per split)."""
@@ -121,7 +133,7 @@ class Run:
         pipeline = self.pipeline()
         values: dict[str, list[Any]] = {}
         rng = random.Random(self.config.seed)
-        for raw in self.dataset("train")[:limit]:
+        for raw in self.dataset("train", limit):
             try:
                 example_values = self._fit_values(pipeline, raw, rng)
             except ExampleError:
@@ -157,7 +169,7 @@ class Run:
         if only is not None:
             wrong = [n for n in only if n not in trainable]
             if wrong:
-                raise ValueError(
+                raise TokenizerChoiceError(
                     f"cannot refit {', '.join(map(repr, wrong))}: expected one of the configured "
                     f"modalities with a trainable tokenizer ({', '.join(trainable) or 'none'})"
                 )
@@ -176,6 +188,27 @@ class Run:
         log(f"fitting tokenizers: {', '.join(todo)} ...")
         values = self.tokenizer_values(self.config.train.tokenizer_fit_examples)
         return fit_tokenizers(self.bound, values, self.tokenizer_dir, todo)
+
+
+def proportional_shares(sizes: Sequence[int], total: int) -> list[int]:
+    """Split ``total`` in proportion to ``sizes`` (each share at most its size), by largest
+    remainders; every non-empty size gets at least one when ``total`` allows."""
+    whole = sum(sizes)
+    if total >= whole:
+        return list(sizes)
+    floor = 1 if total >= sum(1 for n in sizes if n) else 0
+    lowest = [min(n, floor) for n in sizes]
+    exact = [total * n / whole for n in sizes]
+    shares = [max(low, int(e)) for low, e in zip(lowest, exact, strict=True)]
+    while sum(shares) > total:  # the floors pushed it over: take from the most over-served
+        i = max((k for k in range(len(sizes)) if shares[k] > lowest[k]), key=lambda k: shares[k] - exact[k])
+        shares[i] -= 1
+    for i in sorted(range(len(sizes)), key=lambda k: exact[k] - shares[k], reverse=True):
+        if sum(shares) == total:
+            break
+        if shares[i] < sizes[i]:
+            shares[i] += 1
+    return shares
 
 
 def assemble(resolved: ResolvedConfig, registry: Registry | None = None) -> Run:

@@ -146,12 +146,12 @@ def _report_skipped(stream_state: dict[str, Any] | None) -> None:
 
 
 def cmd_fit_tokenizer(args: argparse.Namespace) -> int:
-    from uio.core.assembly import assemble
+    from uio.core.assembly import TokenizerChoiceError, assemble
 
     run = assemble(_resolve(args.config, args.overrides))
     try:
         report = run.prepare_tokenizers(refit=True, only=args.modality, log=console.print)
-    except ValueError as e:
+    except TokenizerChoiceError as e:
         raise SystemExit(f"uio fit-tokenizer: --modality: {e}") from e
     if not report:
         console.print("no configured modality has a trainable tokenizer")
@@ -256,7 +256,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         with open(args.examples) as f:
             raws = [json.loads(line) for line in f if line.strip()]
     else:
-        raws = loaded.run.dataset(args.split)[: args.n]
+        raws = loaded.run.dataset(args.split, args.n)
     results = loaded.generate(raws, _decode_options(loaded, args))
     if args.out:
         out = Path(args.out)

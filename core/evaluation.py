@@ -91,10 +91,9 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Generate for up to ``max_examples`` examples of ``split``; return summary and rows."""
-    raws = loaded.run.dataset(split)
+    raws = loaded.run.dataset(split, max_examples)
     if not raws:
         raise ValueError(f"split {split!r} has no examples in this run's data mixture")
-    raws = raws[:max_examples]
     results: list[dict[str, Any]] = []
     for start in range(0, len(raws), batch_size):
         results.extend(loaded.generate(raws[start : start + batch_size], options, seed=start))

@@ -40,6 +40,7 @@ def test_the_documented_fit_command_runs_at_a_small_scale(tmp_path: Path, capsys
     args = ["fit-tokenizer", str(VISION), "--modality", "image", "modalities.image.tokenizer_weights=null",
             "modalities.image.fit_steps=2", "modalities.image.fit_batch_size=4",
             "data.sources[0].options.train_examples=60", "data.sources[1].options.train_examples=20",
+            "data.sources[2].options.train_examples=20",
             "train.tokenizer_fit_examples=60", f"train.out_dir={out}"]
     assert main(args) == 0
     printed = capsys.readouterr().out
