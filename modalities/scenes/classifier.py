@@ -30,11 +30,10 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from safetensors import safe_open
-from safetensors.torch import load_file
 
 from uio.modalities.scenes.classifier_model import CLASSES, Pair, SceneClassifier, image_tensor
 from uio.modalities.scenes.classifier_train import FORMAT, fit_classifier
+from uio.plugins.blocks.weights import load_tagged_safetensors
 
 DEFAULT_WEIGHTS = "scene_classifier.safetensors"
 
@@ -71,20 +70,11 @@ def load_classifier(path_or_default: str | Path | None = None) -> SceneClassifie
 
 @functools.lru_cache(maxsize=8)
 def _load(path: str) -> SceneClassifier:
-    if not Path(path).is_file():
-        raise FileNotFoundError(
-            f"no scene classifier weights at {path}; make them with `python -m "
-            f"uio.modalities.scenes.classifier --size 32 --out {path}`"
-        )
-    with safe_open(path, framework="pt") as handle:
-        metadata = handle.metadata() or {}
-    if metadata.get("format") != FORMAT:
-        raise ValueError(
-            f"{path} is not a scene classifier weight file (metadata format "
-            f"{metadata.get('format')!r}, expected {FORMAT!r})"
-        )
+    state, metadata = load_tagged_safetensors(
+        path, FORMAT, "scene classifier", f"python -m uio.modalities.scenes.classifier --size 32 --out {path}"
+    )
     model = SceneClassifier(int(metadata["size"]), int(metadata["width"]))
-    model.load_state_dict(load_file(path))
+    model.load_state_dict(state)
     model.eval()
     model.requires_grad_(False)
     return model

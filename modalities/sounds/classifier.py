@@ -27,12 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file
 
 from uio.modalities.sounds.classifier_model import SoundClassifier, read_sound, spectrograms
 from uio.modalities.sounds.classifier_train import FORMAT, fit_classifier
 from uio.modalities.sounds.fields import waveform_of
+from uio.plugins.blocks.weights import load_tagged_safetensors
 
 DEFAULT_WEIGHTS = "sound_classifier.safetensors"
 
@@ -69,20 +68,11 @@ def load_classifier(path_or_default: str | Path | None = None) -> SoundClassifie
 
 @functools.lru_cache(maxsize=8)
 def _load(path: str) -> SoundClassifier:
-    if not Path(path).is_file():
-        raise FileNotFoundError(
-            f"no sound classifier weights at {path}; make them with `python -m "
-            f"uio.modalities.sounds.classifier --out {path}`"
-        )
-    with safe_open(path, framework="pt") as handle:
-        metadata = handle.metadata() or {}
-    if metadata.get("format") != FORMAT:
-        raise ValueError(
-            f"{path} is not a sound classifier weight file (metadata format "
-            f"{metadata.get('format')!r}, expected {FORMAT!r})"
-        )
+    state, metadata = load_tagged_safetensors(
+        path, FORMAT, "sound classifier", f"python -m uio.modalities.sounds.classifier --out {path}"
+    )
     model = SoundClassifier(int(metadata["width"]))
-    model.load_state_dict(load_file(path))
+    model.load_state_dict(state)
     model.eval()
     model.requires_grad_(False)
     return model

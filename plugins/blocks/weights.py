@@ -108,3 +108,30 @@ def load_state_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise ValueError(f"weight file {path} holds a {type(state).__name__}; expected a dict")
     return state
+
+
+def load_tagged_safetensors(
+    path: str | Path, expected_format: str, what: str, remake: str
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a ``.safetensors`` file whose metadata ``format`` must be
+    ``expected_format`` (how shipped weights say what they are, e.g. ``"uio.scenes.classifier/1"``).
+
+    Raises:
+        FileNotFoundError: no file at ``path``; the message gives ``remake``, the command
+            that makes one.
+        ValueError: the file is of another format; ``what`` names the expected kind.
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} weights at {path}; make them with `{remake}`")
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    if metadata.get("format") != expected_format:
+        raise ValueError(
+            f"{path} is not a {what} weight file (metadata format "
+            f"{metadata.get('format')!r}, expected {expected_format!r})"
+        )
+    return load_file(str(path)), metadata
