@@ -110,25 +110,30 @@ def _input_cell(
 ) -> str:
     """An input as :func:`_cell` shows it; a value its decoder cannot show as given (a file
     named relative to a manifest) is shown as its processor reads it for this example."""
-    shown = _cell(loaded, page, modality, value, name)
-    if isinstance(value, str) and shown.startswith("<code>"):
+    shown = _media(loaded, page, modality, value, name)
+    if not shown and isinstance(value, str):
         try:
             prepared = loaded.prepared_value(pipeline, raw, modality, value)
         except (TypeError, ValueError, OSError):
-            return shown
+            prepared = value
         if prepared is not value:
-            return _cell(loaded, page, modality, prepared, name)
-    return shown
+            shown = _media(loaded, page, modality, prepared, name)
+    return shown or _words(loaded, modality, value)
 
 
 def _cell(loaded: LoadedRun, page: _Page, modality: str, value: Any, name: str) -> str:
+    return _media(loaded, page, modality, value, name) or _words(loaded, modality, value)
+
+
+def _media(loaded: LoadedRun, page: _Page, modality: str, value: Any, name: str) -> str:
+    """The value's player and picture, when its decoder makes them; ``""`` otherwise."""
     decoder = loaded.run.bound[modality].decoder
     player = page.player(decoder, value, name) if isinstance(decoder, FileDecoder) else ""
     picture = _picture(loaded, modality, value)
-    if picture is not None:
-        return player + page.figure(picture, name)
-    if player:
-        return player
+    return player + (page.figure(picture, name) if picture is not None else "")
+
+
+def _words(loaded: LoadedRun, modality: str, value: Any) -> str:
     words = value if isinstance(value, str) else loaded.run.bound[modality].decoder.render(value)
     return f"<code>{html.escape(words)}</code>"
 

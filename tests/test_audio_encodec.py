@@ -122,14 +122,14 @@ def test_dead_codes_are_restarted_from_the_batch() -> None:
 
 def test_unfitted_encode_is_refused() -> None:
     tokenizer = EncodecTokenizer(tiny(), RATE, SEGMENT)
-    assert not tokenizer.is_fitted()
+    assert not tokenizer.is_fitted
     with pytest.raises(RuntimeError, match="uio fit-tokenizer"):
         tokenizer.encode(tones(1)[0])
 
 
 def test_fit_lowers_heldout_log_mel_l1(fitted) -> None:
     tokenizer, figures, out_dir = fitted
-    assert tokenizer.is_fitted()
+    assert tokenizer.is_fitted
     assert figures["log_mel_l1"] < figures["initial_log_mel_l1"] - 0.3
     assert 0 < figures["codebook_usage"] <= 1
     assert np.isfinite(figures["spectral_snr_db"]) and figures["steps"] == 20
@@ -172,7 +172,7 @@ def test_state_dict_round_trip_gives_identical_codes(fitted, tmp_path: Path) -> 
     fresh = EncodecTokenizer(tiny(), RATE, SEGMENT)
     assert fresh.fingerprint() != tokenizer.fingerprint()
     fresh.load_state_dict(state)
-    assert fresh.is_fitted() and fresh.fingerprint() == tokenizer.fingerprint()
+    assert fresh.is_fitted and fresh.fingerprint() == tokenizer.fingerprint()
     waves = np.stack(tones(4))
     assert torch.equal(fresh.encode_batch(waves), tokenizer.encode_batch(waves))
     with pytest.raises(ValueError, match=r"codebook_size=64 \(config: 32\)"):
@@ -199,7 +199,7 @@ def test_weights_file_of_a_fitted_model_loads(fitted, tmp_path: Path, suffix: st
     weights = {k: v.contiguous() for k, v in tokenizer.model.state_dict().items()}
     save_file(weights, str(path)) if suffix == ".safetensors" else torch.save(weights, path)
     loaded = EncodecTokenizer(tiny(weights=str(path)), RATE, SEGMENT)
-    assert loaded.is_fitted() and loaded.fingerprint() == tokenizer.fingerprint()
+    assert loaded.is_fitted and loaded.fingerprint() == tokenizer.fingerprint()
     waves = np.stack(tones(3))
     assert torch.equal(loaded.encode_batch(waves), tokenizer.encode_batch(waves))
 
@@ -238,5 +238,5 @@ def test_published_24khz_architecture_loads(tmp_path: Path) -> None:
         codebook_size=1024, quantizer_layers=32, num_codebooks=2,
     )
     tokenizer = EncodecTokenizer(settings, 24000, 24000)
-    assert tokenizer.is_fitted() and tokenizer.output_length == 75 * 2
+    assert tokenizer.is_fitted and tokenizer.output_length == 75 * 2
     assert len(tokenizer.encode(np.zeros(24000, np.float32))) == 150

@@ -275,6 +275,7 @@ class EncodecTokenizer:
             f"layers of {s.codebook_size} codes, lstm {s.lstm}, causal {s.causal}, norm {s.norm}"
         )
 
+    @property
     def is_fitted(self) -> bool:
         """Whether :meth:`fit`, a weights file or :meth:`load_state_dict` (of a fitted state) has run."""
         return self._fitted

@@ -29,7 +29,7 @@ from uio.modalities.audio.spectrogram import grid_waveform, spectrogram_grid
 from uio.modalities.audio.value import load_audio
 from uio.plugins import ProcessContext
 from uio.plugins.blocks.vqgan import VQGAN
-from uio.plugins.blocks.weights import load_state_file, resolve_weights
+from uio.plugins.blocks.weights import load_saved_state
 
 NOT_FITTED = (
     "audio tokenizer is not fitted; run `uio fit-tokenizer CONFIG` (or `uio train`, which fits "
@@ -44,11 +44,6 @@ SHAPE_FIELDS = (
     "sample_rate", "n_fft", "hop_length", "n_mels", "segment_samples", "frames",
     "codebook_size", "vq_num_down", "vq_base_channels", "vq_latent_dim",
 )
-
-
-def _fitted(inner: Any) -> bool:
-    flag = inner.is_fitted
-    return bool(flag() if callable(flag) else flag)
 
 
 class AudioTokenizer:
@@ -79,11 +74,7 @@ class AudioTokenizer:
         self._fitted = False
         self._fingerprint: str | None = None
         if config.tokenizer_weights is not None:
-            path = resolve_weights(config.tokenizer_weights)
-            try:
-                self.load_state_dict(load_state_file(path))
-            except ValueError as exc:
-                raise ValueError(f"audio.tokenizer_weights={config.tokenizer_weights!r} ({path}): {exc}") from None
+            load_saved_state(self, config.tokenizer_weights, "audio.tokenizer_weights")
 
     def _fresh_model(self) -> VQGAN:
         c = self.config
@@ -105,7 +96,7 @@ class AudioTokenizer:
     def is_fitted(self) -> bool:
         """Whether :meth:`fit` or :meth:`load_state_dict` (of a fitted state) has run."""
         if self.encodec is not None:
-            return _fitted(self.encodec)
+            return self.encodec.is_fitted
         return self._fitted
 
     def _require_fitted(self) -> None:

@@ -18,7 +18,7 @@ from uio.modalities.image.pixels import to_pil, to_tensor, to_uint8
 from uio.modalities.image.value import is_history, load_image
 from uio.plugins import ProcessContext
 from uio.plugins.blocks.vqgan import VQGAN
-from uio.plugins.blocks.weights import load_state_file, resolve_weights
+from uio.plugins.blocks.weights import load_saved_state
 
 NOT_FITTED = (
     "image tokenizer is not fitted; run `uio fit-tokenizer CONFIG` (or `uio train`, which fits "
@@ -51,11 +51,7 @@ class ImageTokenizer:
         self._fitted = False
         self._fingerprint: str | None = None
         if config.tokenizer_weights is not None:
-            path = resolve_weights(config.tokenizer_weights)
-            try:
-                self.load_state_dict(load_state_file(path))
-            except ValueError as exc:
-                raise ValueError(f"image.tokenizer_weights={config.tokenizer_weights!r} ({path}): {exc}") from None
+            load_saved_state(self, config.tokenizer_weights, "image.tokenizer_weights")
 
     def _fresh_model(self) -> VQGAN:
         c = self.config

@@ -135,3 +135,14 @@ def load_tagged_safetensors(
             f"{metadata.get('format')!r}, expected {expected_format!r})"
         )
     return load_file(str(path)), metadata
+
+
+def load_saved_state(target: Any, spec: str | Path, field: str) -> None:
+    """``target.load_state_dict`` of the state saved at ``spec`` (a path or ``pkg://``);
+    a refusal is re-raised naming the config ``field`` (e.g. ``"image.tokenizer_weights"``),
+    the value given and the file it resolved to."""
+    path = resolve_weights(spec)
+    try:
+        target.load_state_dict(load_state_file(path))
+    except ValueError as exc:
+        raise ValueError(f"{field}={spec!r} ({path}): {exc}") from None
