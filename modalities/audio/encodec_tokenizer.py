@@ -35,7 +35,6 @@ and fresh convolutions get unit-norm filters. Held-out figures use
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -63,6 +62,15 @@ from rich.progress import (
 )
 
 from uio.modalities.audio.features import LOG_FLOOR, MelSettings, reconstruction_figures
+from uio.plugins.blocks.tokenizer_state import (
+    describe_differences,
+    differing_sizes,
+    fingerprint,
+    load_module_weights,
+    module_weights,
+    require_format,
+    seeded_module,
+)
 from uio.plugins.blocks.weights import load_state_file, resolve_weights
 
 NOT_FITTED = (
@@ -258,9 +266,9 @@ class EncodecTokenizer:
             self._load_weights_file(settings.weights)
 
     def _fresh_model(self) -> EncodecModel:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(INIT_SEED)
-            return build_encodec(self.settings, self.sample_rate, self.dead_code_threshold)
+        return seeded_module(
+            INIT_SEED, lambda: build_encodec(self.settings, self.sample_rate, self.dead_code_threshold)
+        )
 
     def _shape(self) -> dict[str, Any]:
         shape = {name: getattr(self.settings, name) for name in ARCH_FIELDS}
@@ -356,34 +364,26 @@ class EncodecTokenizer:
             "sample_rate": self.sample_rate,
             "segment_samples": self.segment_samples,
             "fitted": self._fitted,
-            "weights": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "weights": module_weights(self.model),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output; a state saved for another architecture or sample
         rate is refused, naming each differing setting."""
-        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-            found = state.get("format") if isinstance(state, dict) else type(state).__name__
-            raise ValueError(
-                f"not an EnCodec audio tokenizer state (format {found!r}, expected {STATE_FORMAT!r}); "
-                f"save one with EncodecTokenizer.state_dict() or `uio fit-tokenizer`"
-            )
+        require_format(state, STATE_FORMAT, "EnCodec audio tokenizer", "EncodecTokenizer")
         saved_settings = EncodecSettings.model_validate(state.get("settings", {}))
         saved = {name: getattr(saved_settings, name) for name in ARCH_FIELDS}
         saved["quantizer_layers"] = saved_settings.layers
         saved["sample_rate"] = state.get("sample_rate")
         mine = self._shape()
-        diffs = [f"{k}={saved[k]} (config: {mine[k]})" for k in mine if saved[k] != mine[k]]
-        if diffs:
+        differ = differing_sizes(saved, mine)
+        if differ:
             raise ValueError(
-                f"the EnCodec audio tokenizer state was saved for other settings: {'; '.join(diffs)}; "
+                f"the EnCodec audio tokenizer state was saved for other settings: "
+                f"{describe_differences(saved, mine, differ)}; "
                 f"set audio.encodec (and the sample rate) to match it, or fit a new tokenizer"
             )
-        try:
-            self.model.load_state_dict(state["weights"])
-        except (KeyError, RuntimeError) as exc:
-            raise ValueError(f"the EnCodec state's weights do not fit the model: {exc}") from None
-        self.model.cpu().eval()
+        load_module_weights(self.model, state, "EnCodec")
         self._fitted = bool(state.get("fitted", True))
         self._fingerprint = None
 
@@ -424,13 +424,7 @@ class EncodecTokenizer:
     def fingerprint(self) -> str:
         """A short hash of the settings the ids depend on and every weight."""
         if self._fingerprint is None:
-            head = {**self._shape(), "segment_samples": self.segment_samples}
-            digest = hashlib.sha256(json.dumps(head, sort_keys=True).encode())
-            for name, tensor in sorted(self.model.state_dict().items()):
-                t = tensor.detach().cpu().contiguous()
-                digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-                digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-            self._fingerprint = digest.hexdigest()[:16]
+            self._fingerprint = fingerprint({**self._shape(), "segment_samples": self.segment_samples}, self.model)
         return self._fingerprint
 
     # ------------------------------------------------------------------ fitting

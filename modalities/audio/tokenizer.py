@@ -28,6 +28,15 @@ from uio.modalities.audio.fit import train_spectrogram_vq
 from uio.modalities.audio.spectrogram import grid_waveform, spectrogram_grid
 from uio.modalities.audio.value import load_audio
 from uio.plugins import ProcessContext
+from uio.plugins.blocks.tokenizer_state import (
+    describe_differences,
+    differing_sizes,
+    fingerprint,
+    load_module_weights,
+    module_weights,
+    require_format,
+    seeded_module,
+)
 from uio.plugins.blocks.vqgan import VQGAN
 from uio.plugins.blocks.weights import load_saved_state
 
@@ -78,16 +87,13 @@ class AudioTokenizer:
 
     def _fresh_model(self) -> VQGAN:
         c = self.config
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(INIT_SEED)
-            model = VQGAN(
-                in_channels=1,
-                base_channels=c.vq_base_channels,
-                num_down=c.vq_num_down,
-                latent_dim=c.vq_latent_dim,
-                codebook_size=c.codebook_size,
-            )
-        return model.eval()
+        return seeded_module(INIT_SEED, lambda: VQGAN(
+            in_channels=1,
+            base_channels=c.vq_base_channels,
+            num_down=c.vq_num_down,
+            latent_dim=c.vq_latent_dim,
+            codebook_size=c.codebook_size,
+        ))
 
     def _shape(self) -> dict[str, int]:
         return {name: int(getattr(self.config, name)) for name in SHAPE_FIELDS}
@@ -159,17 +165,12 @@ class AudioTokenizer:
             **state,
             "shape": self._shape(),
             "fitted": self._fitted,
-            "weights": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "weights": module_weights(self.model),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output; a state of another codec or size is a clear error."""
-        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-            found = state.get("format") if isinstance(state, dict) else type(state).__name__
-            raise ValueError(
-                f"not an audio tokenizer state (format {found!r}, expected {STATE_FORMAT!r}); "
-                f"save one with AudioTokenizer.state_dict() or `uio fit-tokenizer`"
-            )
+        require_format(state, STATE_FORMAT, "audio tokenizer", "AudioTokenizer")
         if state.get("codec") != self.codec:
             raise ValueError(
                 f"the audio tokenizer state is of codec {state.get('codec')!r} but audio.codec is "
@@ -180,34 +181,25 @@ class AudioTokenizer:
             self.encodec.load_state_dict(state["encodec"])
             return
         saved, mine = state.get("shape", {}), self._shape()
-        differ = [k for k in SHAPE_FIELDS if saved.get(k) != mine[k]]
+        differ = differing_sizes(saved, mine)
         if differ:
-            diffs = "; ".join(f"{k}={saved.get(k)} (config: {mine[k]})" for k in differ)
             raise ValueError(
-                f"the audio tokenizer state was saved for other sizes: {diffs}; fix: set "
-                f"{', '.join(f'audio.{k}={saved.get(k)}' for k in differ)} to match it "
+                f"the audio tokenizer state was saved for other sizes: {describe_differences(saved, mine, differ)}; "
+                f"fix: set {', '.join(f'audio.{k}={saved.get(k)}' for k in differ)} to match it "
                 f"(segment_samples = segment_seconds * sample_rate), or fit a new tokenizer"
             )
-        try:
-            self.model.load_state_dict(state["weights"])
-        except (KeyError, RuntimeError) as exc:
-            raise ValueError(f"the audio tokenizer state's weights do not fit the VQ-GAN: {exc}") from None
-        self.model.cpu().eval()
+        load_module_weights(self.model, state, "audio tokenizer")
         self._fitted = bool(state.get("fitted", True))
 
     def fingerprint(self) -> str:
         """A short hash of the codec, the sizes and every weight (what the ids depend on)."""
         if self._fingerprint is None:
-            digest = hashlib.sha256(f"{STATE_FORMAT}:{self.codec}".encode())
+            head = f"{STATE_FORMAT}:{self.codec}"
             if self.encodec is not None:
-                digest.update(self.encodec.fingerprint().encode())
+                digest = hashlib.sha256((head + self.encodec.fingerprint()).encode())
+                self._fingerprint = digest.hexdigest()[:16]
             else:
-                digest.update(json.dumps(self._shape(), sort_keys=True).encode())
-                for name, tensor in sorted(self.model.state_dict().items()):
-                    t = tensor.detach().cpu().contiguous()
-                    digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-                    digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-            self._fingerprint = digest.hexdigest()[:16]
+                self._fingerprint = fingerprint(head + json.dumps(self._shape(), sort_keys=True), self.model)
         return self._fingerprint
 
     # ------------------------------------------------------------------ fitting

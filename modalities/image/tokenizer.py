@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,15 @@ from uio.modalities.image.fit import train_vqgan
 from uio.modalities.image.pixels import to_pil, to_tensor, to_uint8
 from uio.modalities.image.value import is_history, load_image
 from uio.plugins import ProcessContext
+from uio.plugins.blocks.tokenizer_state import (
+    describe_differences,
+    differing_sizes,
+    fingerprint,
+    load_module_weights,
+    module_weights,
+    require_format,
+    seeded_module,
+)
 from uio.plugins.blocks.vqgan import VQGAN
 from uio.plugins.blocks.weights import load_saved_state
 
@@ -55,15 +62,12 @@ class ImageTokenizer:
 
     def _fresh_model(self) -> VQGAN:
         c = self.config
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(INIT_SEED)
-            model = VQGAN(
-                base_channels=c.vq_base_channels,
-                num_down=c.vq_num_down,
-                latent_dim=c.vq_latent_dim,
-                codebook_size=c.codebook_size,
-            )
-        return model.eval()
+        return seeded_module(INIT_SEED, lambda: VQGAN(
+            base_channels=c.vq_base_channels,
+            num_down=c.vq_num_down,
+            latent_dim=c.vq_latent_dim,
+            codebook_size=c.codebook_size,
+        ))
 
     def _shape(self) -> dict[str, int]:
         return {name: int(getattr(self.config, name)) for name in SHAPE_FIELDS}
@@ -121,43 +125,27 @@ class ImageTokenizer:
             "version": STATE_VERSION,
             "shape": self._shape(),
             "fitted": self._fitted,
-            "weights": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "weights": module_weights(self.model),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output; a state saved for other sizes is a clear error."""
-        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-            found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        require_format(state, STATE_FORMAT, "image tokenizer", "ImageTokenizer")
+        saved, mine = state.get("shape", {}), self._shape()
+        differ = differing_sizes(saved, mine)
+        if differ:
             raise ValueError(
-                f"not an image tokenizer state (format {found!r}, expected {STATE_FORMAT!r}); "
-                f"save one with ImageTokenizer.state_dict() or `uio fit-tokenizer`"
+                f"the image tokenizer state was saved for other sizes: {describe_differences(saved, mine, differ)}; "
+                f"fix: set {', '.join(f'image.{k}={saved.get(k)}' for k in differ)} to match it, or fit a new tokenizer"
             )
-        saved = state.get("shape", {})
-        mine = self._shape()
-        diffs = [f"{k}={saved.get(k)} (config: {mine[k]})" for k in SHAPE_FIELDS if saved.get(k) != mine[k]]
-        if diffs:
-            fix = ", ".join(f"image.{k}={saved.get(k)}" for k in SHAPE_FIELDS if saved.get(k) != mine[k])
-            raise ValueError(
-                f"the image tokenizer state was saved for other sizes: {'; '.join(diffs)}; "
-                f"fix: set {fix} to match it, or fit a new tokenizer"
-            )
-        try:
-            self.model.load_state_dict(state["weights"])
-        except (KeyError, RuntimeError) as exc:
-            raise ValueError(f"the image tokenizer state's weights do not fit the VQ-GAN: {exc}") from None
-        self.model.cpu().eval()
+        load_module_weights(self.model, state, "image tokenizer")
         self._fitted = bool(state.get("fitted", True))
         self._fingerprint = None
 
     def fingerprint(self) -> str:
         """A short hash of the sizes and every weight (what the ids depend on)."""
         if self._fingerprint is None:
-            digest = hashlib.sha256(json.dumps(self._shape(), sort_keys=True).encode())
-            for name, tensor in sorted(self.model.state_dict().items()):
-                t = tensor.detach().cpu().contiguous()
-                digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-                digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-            self._fingerprint = digest.hexdigest()[:16]
+            self._fingerprint = fingerprint(self._shape(), self.model)
         return self._fingerprint
 
     # ------------------------------------------------------------------ fitting
