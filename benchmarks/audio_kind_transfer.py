@@ -11,12 +11,13 @@ is the ceiling the whole model could reach on kind questions if the encoder
 were all that mattered; the table gives it per variant, as the median over
 seeds, and its ratio to the reference (the preset as it is).
 
-Measured with the defaults (2 CPU cores, 700 steps of 32 clips, 2 seeds, about
-5 minutes): every variant names the kind of training pairs (0.99 to 1.00),
-but on held-out pairs the ``cpu`` preset's 32 mel bands reach 0.43, while 64
-bands reach 0.65 (n_fft 256) and 0.64 (n_fft 512). Most misses of the 32-band
-encoder are at the low pitch (200 Hz), where a falling chirp or a tone fills
-the same two or three bands as a rising chirp.
+Measured with the defaults (700 steps of 32 clips, 2 seeds; 478 s on one
+thread beside another job): every variant names the kind of training pairs
+(0.99 to 1.00), but on held-out pairs the ``cpu`` preset's 32 mel bands reach
+0.42 (0.42 / 0.41), while 64 bands reach 0.70 (0.68 / 0.73) and 64 bands with
+n_fft 512 reach 0.63. Most misses of the 32-band encoder are at the low pitch
+(200 Hz), where a falling chirp or a tone fills the same few bands as a rising
+chirp.
 
     .venv/bin/python benchmarks/audio_kind_transfer.py            # ~5 min on 2 cores
     .venv/bin/python benchmarks/audio_kind_transfer.py --variants 'n_mels=64' 'n_mels=64,patch_size=16'
