@@ -16,7 +16,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
     [
         "generation.py", "packing.py", "rms_norm.py", "rotary.py", "swiglu.py",
         "linear_cross_entropy.py", "attention.py", "train_step.py", "vit_learning_rate.py",
-        "audio_kind_transfer.py",
+        "audio_attribute_transfer.py",
     ],
 )
 def test_benchmark_runs_quick(script, tmp_path):
