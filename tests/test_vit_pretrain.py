@@ -90,3 +90,10 @@ def test_the_shipped_vit_sees_shapes_and_a_random_one_does_not() -> None:
     torch.set_num_threads(2)
     assert _readout_accuracy(SHIPPED) >= 0.75
     assert _readout_accuracy(None) <= 0.45  # chance is 1/6
+
+
+def test_unseen_questions_ask_about_a_held_out_pair_among_training_pairs() -> None:
+    pixels, colours, shapes = shape_questions(60, 3, seed=5, unseen=True)
+    assert pixels.shape == (60, 3, 64, 64)
+    asked = {(COLORS[c], SHAPES[s]) for c, s in zip(colours.tolist(), shapes.tolist(), strict=True)}
+    assert asked <= holdout_pairs(HOLDOUT_FRACTION) and len(asked) > 3

@@ -40,7 +40,7 @@ from uio.modalities.image.config import ImageConfig
 from uio.modalities.image.encoder import build_vit
 from uio.modalities.image.pixels import to_tensor
 from uio.modalities.scenes.config import SceneOptions
-from uio.modalities.scenes.holdout import train_pairs
+from uio.modalities.scenes.holdout import holdout_pairs, train_pairs
 from uio.modalities.scenes.render import render_scene
 from uio.modalities.scenes.world import COLORS, NUM_CELLS, SHAPES, SIZES, SceneObject
 
@@ -52,9 +52,13 @@ HOLDOUT_FRACTION: float = SceneOptions.model_fields["holdout_fraction"].default
 
 
 def shape_questions(
-    count: int, objects: int, seed: int, size: int = 64
+    count: int, objects: int, seed: int, size: int = 64, *, unseen: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``count`` pictures of ``objects`` objects of distinct colours, from training pairs only.
+
+    With ``unseen`` the asked object is instead of a held-out (colour, shape) pair
+    (the others still of training pairs): how far shape reading learnt on
+    training pairs carries to colours never seen with that shape.
 
     Returns pixels ``[count, 3, size, size]`` in ``[-1, 1]`` (as the image
     processor gives them), the index of the asked colour and of its shape.
@@ -63,21 +67,33 @@ def shape_questions(
         raise ValueError(f"objects={objects}; expected 1 to {len(COLORS)} (one per colour)")
     rng = random.Random(seed)
     pairs = train_pairs(HOLDOUT_FRACTION)
+    held = sorted(holdout_pairs(HOLDOUT_FRACTION))
     pixels, colours, shapes = [], [], []
     for _ in range(count):
-        chosen = rng.sample(pairs, objects)
-        while len({colour for colour, _ in chosen}) < objects:
-            chosen = rng.sample(pairs, objects)
+        chosen = _distinct_colours(rng, pairs, held if unseen else None, objects)
         cells = rng.sample(range(NUM_CELLS), objects)
         scene = [
             SceneObject(rng.choice(SIZES), colour, shape, cell // 3, cell % 3)
             for (colour, shape), cell in zip(chosen, cells, strict=True)
         ]
         pixels.append(np.asarray(render_scene(scene, size, rng).image))
-        asked = scene[rng.randrange(objects)]
+        asked = scene[0] if unseen else scene[rng.randrange(objects)]
         colours.append(COLORS.index(asked.color))
         shapes.append(SHAPES.index(asked.shape))
     return to_tensor(pixels), torch.tensor(colours), torch.tensor(shapes)
+
+
+def _distinct_colours(
+    rng: random.Random, pairs: list[tuple[str, str]], first_from: list[tuple[str, str]] | None, objects: int
+) -> list[tuple[str, str]]:
+    """``objects`` pairs of distinct colours from ``pairs``; the first from ``first_from`` if given."""
+    while True:
+        if first_from is None:
+            chosen = rng.sample(pairs, objects)
+        else:
+            chosen = [rng.choice(first_from), *rng.sample(pairs, objects - 1)]
+        if len({colour for colour, _ in chosen}) == objects:
+            return chosen
 
 
 class ShapeReader(nn.Module):
