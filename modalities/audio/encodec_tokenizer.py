@@ -62,15 +62,7 @@ from rich.progress import (
 )
 
 from uio.modalities.audio.features import LOG_FLOOR, MelSettings, reconstruction_figures
-from uio.plugins.blocks.tokenizer_state import (
-    describe_differences,
-    differing_sizes,
-    fingerprint,
-    load_module_weights,
-    module_weights,
-    require_format,
-    seeded_module,
-)
+from uio.plugins.blocks import tokenizer_state
 from uio.plugins.blocks.weights import load_state_file, resolve_weights
 
 NOT_FITTED = (
@@ -266,7 +258,7 @@ class EncodecTokenizer:
             self._load_weights_file(settings.weights)
 
     def _fresh_model(self) -> EncodecModel:
-        return seeded_module(
+        return tokenizer_state.seeded_module(
             INIT_SEED, lambda: build_encodec(self.settings, self.sample_rate, self.dead_code_threshold)
         )
 
@@ -364,26 +356,26 @@ class EncodecTokenizer:
             "sample_rate": self.sample_rate,
             "segment_samples": self.segment_samples,
             "fitted": self._fitted,
-            "weights": module_weights(self.model),
+            "weights": tokenizer_state.module_weights(self.model),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output; a state saved for another architecture or sample
         rate is refused, naming each differing setting."""
-        require_format(state, STATE_FORMAT, "EnCodec audio tokenizer", "EncodecTokenizer")
+        tokenizer_state.require_format(state, STATE_FORMAT, "EnCodec audio tokenizer", "EncodecTokenizer")
         saved_settings = EncodecSettings.model_validate(state.get("settings", {}))
         saved = {name: getattr(saved_settings, name) for name in ARCH_FIELDS}
         saved["quantizer_layers"] = saved_settings.layers
         saved["sample_rate"] = state.get("sample_rate")
         mine = self._shape()
-        differ = differing_sizes(saved, mine)
+        differ = tokenizer_state.differing_sizes(saved, mine)
         if differ:
             raise ValueError(
                 f"the EnCodec audio tokenizer state was saved for other settings: "
-                f"{describe_differences(saved, mine, differ)}; "
+                f"{tokenizer_state.describe_differences(saved, mine, differ)}; "
                 f"set audio.encodec (and the sample rate) to match it, or fit a new tokenizer"
             )
-        load_module_weights(self.model, state, "EnCodec")
+        tokenizer_state.load_module_weights(self.model, state, "EnCodec")
         self._fitted = bool(state.get("fitted", True))
         self._fingerprint = None
 
@@ -424,7 +416,7 @@ class EncodecTokenizer:
     def fingerprint(self) -> str:
         """A short hash of the settings the ids depend on and every weight."""
         if self._fingerprint is None:
-            self._fingerprint = fingerprint({**self._shape(), "segment_samples": self.segment_samples}, self.model)
+            self._fingerprint = tokenizer_state.fingerprint({**self._shape(), "segment_samples": self.segment_samples}, self.model)
         return self._fingerprint
 
     # ------------------------------------------------------------------ fitting

@@ -28,15 +28,7 @@ from uio.modalities.audio.fit import train_spectrogram_vq
 from uio.modalities.audio.spectrogram import grid_waveform, spectrogram_grid
 from uio.modalities.audio.value import load_audio
 from uio.plugins import ProcessContext
-from uio.plugins.blocks.tokenizer_state import (
-    describe_differences,
-    differing_sizes,
-    fingerprint,
-    load_module_weights,
-    module_weights,
-    require_format,
-    seeded_module,
-)
+from uio.plugins.blocks import tokenizer_state
 from uio.plugins.blocks.vqgan import VQGAN
 from uio.plugins.blocks.weights import load_saved_state
 
@@ -87,7 +79,7 @@ class AudioTokenizer:
 
     def _fresh_model(self) -> VQGAN:
         c = self.config
-        return seeded_module(INIT_SEED, lambda: VQGAN(
+        return tokenizer_state.seeded_module(INIT_SEED, lambda: VQGAN(
             in_channels=1,
             base_channels=c.vq_base_channels,
             num_down=c.vq_num_down,
@@ -165,12 +157,12 @@ class AudioTokenizer:
             **state,
             "shape": self._shape(),
             "fitted": self._fitted,
-            "weights": module_weights(self.model),
+            "weights": tokenizer_state.module_weights(self.model),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output; a state of another codec or size is a clear error."""
-        require_format(state, STATE_FORMAT, "audio tokenizer", "AudioTokenizer")
+        tokenizer_state.require_format(state, STATE_FORMAT, "audio tokenizer", "AudioTokenizer")
         if state.get("codec") != self.codec:
             raise ValueError(
                 f"the audio tokenizer state is of codec {state.get('codec')!r} but audio.codec is "
@@ -181,14 +173,15 @@ class AudioTokenizer:
             self.encodec.load_state_dict(state["encodec"])
             return
         saved, mine = state.get("shape", {}), self._shape()
-        differ = differing_sizes(saved, mine)
+        differ = tokenizer_state.differing_sizes(saved, mine)
         if differ:
             raise ValueError(
-                f"the audio tokenizer state was saved for other sizes: {describe_differences(saved, mine, differ)}; "
+                f"the audio tokenizer state was saved for other sizes: "
+                f"{tokenizer_state.describe_differences(saved, mine, differ)}; "
                 f"fix: set {', '.join(f'audio.{k}={saved.get(k)}' for k in differ)} to match it "
                 f"(segment_samples = segment_seconds * sample_rate), or fit a new tokenizer"
             )
-        load_module_weights(self.model, state, "audio tokenizer")
+        tokenizer_state.load_module_weights(self.model, state, "audio tokenizer")
         self._fitted = bool(state.get("fitted", True))
 
     def fingerprint(self) -> str:
@@ -199,7 +192,8 @@ class AudioTokenizer:
                 digest = hashlib.sha256((head + self.encodec.fingerprint()).encode())
                 self._fingerprint = digest.hexdigest()[:16]
             else:
-                self._fingerprint = fingerprint(head + json.dumps(self._shape(), sort_keys=True), self.model)
+                sizes = json.dumps(self._shape(), sort_keys=True)
+                self._fingerprint = tokenizer_state.fingerprint(head + sizes, self.model)
         return self._fingerprint
 
     # ------------------------------------------------------------------ fitting

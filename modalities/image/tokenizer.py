@@ -15,15 +15,7 @@ from uio.modalities.image.fit import train_vqgan
 from uio.modalities.image.pixels import to_pil, to_tensor, to_uint8
 from uio.modalities.image.value import is_history, load_image
 from uio.plugins import ProcessContext
-from uio.plugins.blocks.tokenizer_state import (
-    describe_differences,
-    differing_sizes,
-    fingerprint,
-    load_module_weights,
-    module_weights,
-    require_format,
-    seeded_module,
-)
+from uio.plugins.blocks import tokenizer_state
 from uio.plugins.blocks.vqgan import VQGAN
 from uio.plugins.blocks.weights import load_saved_state
 
@@ -62,7 +54,7 @@ class ImageTokenizer:
 
     def _fresh_model(self) -> VQGAN:
         c = self.config
-        return seeded_module(INIT_SEED, lambda: VQGAN(
+        return tokenizer_state.seeded_module(INIT_SEED, lambda: VQGAN(
             base_channels=c.vq_base_channels,
             num_down=c.vq_num_down,
             latent_dim=c.vq_latent_dim,
@@ -125,27 +117,28 @@ class ImageTokenizer:
             "version": STATE_VERSION,
             "shape": self._shape(),
             "fitted": self._fitted,
-            "weights": module_weights(self.model),
+            "weights": tokenizer_state.module_weights(self.model),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output; a state saved for other sizes is a clear error."""
-        require_format(state, STATE_FORMAT, "image tokenizer", "ImageTokenizer")
+        tokenizer_state.require_format(state, STATE_FORMAT, "image tokenizer", "ImageTokenizer")
         saved, mine = state.get("shape", {}), self._shape()
-        differ = differing_sizes(saved, mine)
+        differ = tokenizer_state.differing_sizes(saved, mine)
         if differ:
             raise ValueError(
-                f"the image tokenizer state was saved for other sizes: {describe_differences(saved, mine, differ)}; "
+                f"the image tokenizer state was saved for other sizes: "
+                f"{tokenizer_state.describe_differences(saved, mine, differ)}; "
                 f"fix: set {', '.join(f'image.{k}={saved.get(k)}' for k in differ)} to match it, or fit a new tokenizer"
             )
-        load_module_weights(self.model, state, "image tokenizer")
+        tokenizer_state.load_module_weights(self.model, state, "image tokenizer")
         self._fitted = bool(state.get("fitted", True))
         self._fingerprint = None
 
     def fingerprint(self) -> str:
         """A short hash of the sizes and every weight (what the ids depend on)."""
         if self._fingerprint is None:
-            self._fingerprint = fingerprint(self._shape(), self.model)
+            self._fingerprint = tokenizer_state.fingerprint(self._shape(), self.model)
         return self._fingerprint
 
     # ------------------------------------------------------------------ fitting
