@@ -176,7 +176,7 @@ class AudioTokenizer:
         differ = tokenizer_state.differing_sizes(saved, mine)
         if differ:
             raise ValueError(
-                f"the audio tokenizer state was saved for other sizes: "
+                "the audio tokenizer state was saved for other sizes: "
                 f"{tokenizer_state.describe_differences(saved, mine, differ)}; "
                 f"fix: set {', '.join(f'audio.{k}={saved.get(k)}' for k in differ)} to match it "
                 f"(segment_samples = segment_seconds * sample_rate), or fit a new tokenizer"

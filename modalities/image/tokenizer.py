@@ -127,7 +127,7 @@ class ImageTokenizer:
         differ = tokenizer_state.differing_sizes(saved, mine)
         if differ:
             raise ValueError(
-                f"the image tokenizer state was saved for other sizes: "
+                "the image tokenizer state was saved for other sizes: "
                 f"{tokenizer_state.describe_differences(saved, mine, differ)}; "
                 f"fix: set {', '.join(f'image.{k}={saved.get(k)}' for k in differ)} to match it, or fit a new tokenizer"
             )
