@@ -63,7 +63,7 @@ from rich.progress import (
 
 from uio.modalities.audio.features import LOG_FLOOR, MelSettings, reconstruction_figures
 from uio.plugins.blocks import tokenizer_state
-from uio.plugins.blocks.weights import load_state_file, resolve_weights
+from uio.plugins.blocks.weights import load_state_file, resolve_weights, state_mismatch
 
 NOT_FITTED = (
     "the EnCodec audio tokenizer is not fitted; run `uio fit-tokenizer CONFIG` (or `uio train`, "
@@ -391,23 +391,9 @@ class EncodecTokenizer:
             except ValueError as exc:
                 raise ValueError(f"{where}: {exc}") from None
             return
-        own = self.model.state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        wrong = sorted(
-            f"{k} {list(state[k].shape)} (model: {list(own[k].shape)})"
-            for k in set(own) & set(state)
-            if not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape
-        )
-        if missing or unexpected or wrong:
-            parts = []
-            for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", wrong)):
-                if keys:
-                    more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
-                    parts.append(f"{len(keys)} {label}: {', '.join(keys[:5])}{more}")
-            raise ValueError(
-                f"{where} does not fit the configured EnCodec ({self._describe()}): " + "; ".join(parts)
-            )
+        mismatch = state_mismatch(self.model.state_dict(), state)
+        if mismatch:
+            raise ValueError(f"{where} does not fit the configured EnCodec ({self._describe()}): {mismatch}")
         self.model.load_state_dict(state, strict=True)
         self.model.cpu().eval()
         self._fitted = True
@@ -416,7 +402,8 @@ class EncodecTokenizer:
     def fingerprint(self) -> str:
         """A short hash of the settings the ids depend on and every weight."""
         if self._fingerprint is None:
-            self._fingerprint = tokenizer_state.fingerprint({**self._shape(), "segment_samples": self.segment_samples}, self.model)
+            head = {**self._shape(), "segment_samples": self.segment_samples}
+            self._fingerprint = tokenizer_state.fingerprint(head, self.model)
         return self._fingerprint
 
     # ------------------------------------------------------------------ fitting

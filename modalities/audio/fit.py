@@ -30,7 +30,6 @@ from uio.plugins.blocks import vqgan_fit
 from uio.plugins.blocks.vqgan import VQGAN
 from uio.plugins.blocks.vqgan_fit import VQGANFitOptions, reconstruct
 
-LABEL = "audio tokenizer"
 RECONSTRUCTIONS_FILE = "reconstructions.png"
 #: Folder of held-out clips and their reconstructions as WAV files.
 SOUNDS_DIR = "reconstructions"
@@ -93,20 +92,7 @@ def train_spectrogram_vq(model: VQGAN, waveforms: torch.Tensor, config: AudioCon
     initial = copy.deepcopy(model)
     grids = grids_of(waveforms, config)
     rows, cols = grids.shape[-2:]
-    options = VQGANFitOptions(
-        steps=config.fit_steps,
-        batch_size=config.fit_batch_size,
-        lr=config.fit_lr,
-        adversarial_weight=config.fit_adversarial_weight,
-        adversarial_start=config.adversarial_start,
-        discriminator_channels=config.vq_base_channels,
-        # taming's discriminator for 256 px images has 3 stride-2 layers; smaller grids fit 2
-        discriminator_layers=3 if min(rows, cols) >= 128 else 2,
-        device=vqgan_fit.fit_device(config.fit_device, "audio.fit_device"),
-        label=LABEL,
-        items="clips",
-        describe=_describe,
-    )
+    options = VQGANFitOptions.from_config(config, min(rows, cols), "audio", "clips", _describe)
     result = vqgan_fit.train_vqgan(model, grids, options)
     originals = waveforms[result.heldout_index]
     rebuilt = waveforms_of(result.reconstructions, config)

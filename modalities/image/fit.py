@@ -77,20 +77,7 @@ def train_vqgan(model: VQGAN, images: torch.Tensor, config: ImageConfig, out_dir
         ``codebook_usage`` (share of the codes used by the held-out images) and
         ``steps``.
     """
-    options = VQGANFitOptions(
-        steps=config.fit_steps,
-        batch_size=config.fit_batch_size,
-        lr=config.fit_lr,
-        adversarial_weight=config.fit_adversarial_weight,
-        adversarial_start=config.adversarial_start,
-        discriminator_channels=config.vq_base_channels,
-        # taming's discriminator for 256 px images has 3 stride-2 layers; small ones fit 2
-        discriminator_layers=3 if config.target_size >= 128 else 2,
-        device=fit_device(config),
-        label=LABEL,
-        items="images",
-        describe=_describe,
-    )
+    options = VQGANFitOptions.from_config(config, config.target_size, "image", "images", _describe)
     result = vqgan_fit.train_vqgan(model, images, options)
 
     out_dir = Path(out_dir)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from safetensors.torch import save_file
 
 from uio.modalities.scenes.augment import degrade
 from uio.modalities.scenes.classifier_model import (
@@ -29,6 +27,7 @@ from uio.modalities.scenes.classifier_model import (
 )
 from uio.modalities.scenes.render import render_scene
 from uio.modalities.scenes.world import COLORS, NUM_CELLS, SHAPES, SIZES, SceneObject
+from uio.plugins.blocks.weights import save_tagged_safetensors
 
 #: ``format`` entry of the weight file's metadata.
 FORMAT = "uio.scenes.classifier/1"
@@ -142,16 +141,10 @@ def save_classifier(model: SceneClassifier, path: str | Path, info: dict[str, An
 
     Written to a temporary file and renamed, so a crash never leaves a torn file.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     metadata = {
         "format": FORMAT,
         "size": str(model.size),
         "width": str(model.width),
         "info": json.dumps(info, sort_keys=True),
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
-    return path
+    return save_tagged_safetensors(model, path, metadata)

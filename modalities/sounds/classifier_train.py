@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from safetensors.torch import save_file
 
 from uio.modalities.audio.features import log_mel
 from uio.modalities.sounds.classifier_model import (
@@ -35,6 +33,7 @@ from uio.modalities.sounds.dataset import draw_sound
 from uio.modalities.sounds.degrade import degrade_mels, degrade_waves, griffin_lim_roundtrip
 from uio.modalities.sounds.synth import synthesize
 from uio.modalities.sounds.world import KINDS, PITCHES, VALUES, Sound, applicable
+from uio.plugins.blocks.weights import save_tagged_safetensors
 
 #: ``format`` entry of the weight file's metadata.
 FORMAT = "uio.sounds.classifier/1"
@@ -210,9 +209,6 @@ def save_classifier(model: SoundClassifier, path: str | Path, info: dict[str, An
 
     Written to a temporary file and renamed, so a crash never leaves a torn file.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     metadata = {
         "format": FORMAT,
         "width": str(model.width),
@@ -220,7 +216,4 @@ def save_classifier(model: SoundClassifier, path: str | Path, info: dict[str, An
         "samples": str(SAMPLES),
         "info": json.dumps(info, sort_keys=True),
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
-    return path
+    return save_tagged_safetensors(model, path, metadata)

@@ -19,10 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
-from uio.plugins.blocks.weights import load_state_file, resolve_weights
-
-#: Keys shown when a weights file does not fit the ViT.
-_SHOWN_KEYS = 5
+from uio.plugins.blocks.weights import load_state_file, resolve_weights, state_mismatch
 
 
 class PatchVitConfig(BaseModel):
@@ -142,24 +139,11 @@ def load_vit_weights(vit: VisionTransformer, spec: str, *, field: str = "vit.wei
     """
     path = resolve_weights(spec)
     state = _adapt(load_state_file(path), vit)
-    own = vit.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(
-        f"{k} {list(state[k].shape)} (ViT: {list(own[k].shape)})"
-        for k in set(own) & set(state)
-        if not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape
-    )
-    if missing or unexpected or wrong:
-        parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", wrong)):
-            if keys:
-                more = f" and {len(keys) - _SHOWN_KEYS} more" if len(keys) > _SHOWN_KEYS else ""
-                parts.append(f"{len(keys)} {label}: {', '.join(keys[:_SHOWN_KEYS])}{more}")
+    mismatch = state_mismatch(vit.state_dict(), state, "ViT")
+    if mismatch:
         raise ValueError(
             f"{field}={spec!r} ({path}) does not fit the configured ViT "
-            f"(width {vit.embed_dim}, depth {len(vit.blocks)}, patch grid {vit.patch_embed.grid_size}): "
-            + "; ".join(parts)
+            f"(width {vit.embed_dim}, depth {len(vit.blocks)}, patch grid {vit.patch_embed.grid_size}): {mismatch}"
         )
     vit.load_state_dict(state, strict=True)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -62,6 +63,29 @@ class VQGANFitOptions:
     label: str = "tokenizer"
     items: str = "grids"
     describe: Callable[[torch.Tensor, torch.Tensor], str] | None = None
+
+    @classmethod
+    def from_config(
+        cls, config: Any, smallest_side: int, modality: str, items: str,
+        describe: Callable[[torch.Tensor, torch.Tensor], str] | None = None,
+    ) -> VQGANFitOptions:
+        """Options from a modality config's ``fit_*`` fields, ``adversarial_start`` and
+        ``vq_base_channels`` (the image and audio configs share them); errors name
+        ``<modality>.fit_device``. ``smallest_side`` is the shorter side of the grids."""
+        return cls(
+            steps=config.fit_steps,
+            batch_size=config.fit_batch_size,
+            lr=config.fit_lr,
+            adversarial_weight=config.fit_adversarial_weight,
+            adversarial_start=config.adversarial_start,
+            discriminator_channels=config.vq_base_channels,
+            # taming's discriminator for 256 px images has 3 stride-2 layers; smaller grids fit 2
+            discriminator_layers=3 if smallest_side >= 128 else 2,
+            device=fit_device(config.fit_device, f"{modality}.fit_device"),
+            label=f"{modality} tokenizer",
+            items=items,
+            describe=describe,
+        )
 
 
 @dataclass

@@ -14,6 +14,7 @@ never runs code from it.
 from __future__ import annotations
 
 import importlib.resources
+import os
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +147,37 @@ def load_saved_state(target: Any, spec: str | Path, field: str) -> None:
         target.load_state_dict(load_state_file(path))
     except ValueError as exc:
         raise ValueError(f"{field}={spec!r} ({path}): {exc}") from None
+
+
+def state_mismatch(own: dict[str, Any], state: dict[str, Any], owner: str = "model", shown: int = 5) -> str | None:
+    """What keeps ``state`` from loading strictly into a module whose state dict is ``own``:
+    ``"2 missing: a, b; 1 mis-shaped: c [3] (model: [4])"`` (at most ``shown`` keys of each
+    kind), or ``None`` when it fits."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(
+        f"{k} {list(getattr(state[k], 'shape', []))} ({owner}: {list(own[k].shape)})"
+        for k in set(own) & set(state)
+        if not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape
+    )
+    parts = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", wrong)):
+        if keys:
+            more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+            parts.append(f"{len(keys)} {label}: {', '.join(keys[:shown])}{more}")
+    return "; ".join(parts) or None
+
+
+def save_tagged_safetensors(module: torch.nn.Module, path: str | Path, metadata: dict[str, str]) -> Path:
+    """Write ``module``'s weights as ``.safetensors`` with ``metadata`` (its ``format`` tag
+    included; :func:`load_tagged_safetensors` reads it back), atomically: to a temporary
+    file in the same folder, then renamed, so a crash never leaves a torn file."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+    return path
