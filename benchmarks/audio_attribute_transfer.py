@@ -13,19 +13,21 @@ median over seeds of held-out accuracy on kind, on pitch and on both at once
 as it is). An encoder that stored each training pair as one unit would name
 one attribute of a held-out clip right and the other wrong.
 
-Measured with the defaults (2 CPU cores, 700 steps of 32 clips, 2 seeds, 206 s):
-both variants name both attributes of training pairs (0.98, 0.99), but of
+Measured with the defaults (2 CPU cores, 700 steps of 32 clips, 2 seeds, 308 s):
+every variant names both attributes of training pairs (0.98-0.99), but of
 held-out pairs the ``cpu`` preset names the kind 0.30, the pitch 0.66 and both
-0.09 (chance 0.06); 64 mel bands: kind 0.42, pitch 0.45, both 0.06. Trained on
-the kind alone, the same encoder names held-out kinds 0.42 (32 bands) and 0.70
-(64 bands): its forerunner with one head, ``benchmarks/audio_kind_transfer.py``
-in commit 346f1c0. So the encoder stores the twelve training pairs as units:
-on an unseen pair it gets one attribute right and the other wrong, and finer
-bands only move which one. The whole default model shows the same trade
-(README, "Audio and the sound world").
+0.09 (chance 0.06); 64 mel bands: kind 0.42, pitch 0.45, both 0.06; a
+convolutional stem (``vit.stem=conv``, translation-equivariant filters before
+the patches): kind 0.04, pitch 0.88, both 0.00. Trained on the kind alone, the
+same encoder names held-out kinds 0.42 (32 bands) and 0.70 (64 bands): its
+forerunner with one head, ``benchmarks/audio_kind_transfer.py`` in commit
+346f1c0. So the encoder stores the twelve training pairs as units: on an
+unseen pair it gets one attribute right and the other wrong, and finer bands
+or a convolutional stem only move which one. The whole default model shows
+the same trade (README, "Audio and the sound world").
 
-    .venv/bin/python benchmarks/audio_attribute_transfer.py       # ~4 min on 2 cores
-    .venv/bin/python benchmarks/audio_attribute_transfer.py --variants 'n_mels=64' 'n_mels=64,patch_size=16'
+    .venv/bin/python benchmarks/audio_attribute_transfer.py       # ~5 min on 2 cores
+    .venv/bin/python benchmarks/audio_attribute_transfer.py --variants 'n_mels=64' 'n_mels=64,patch_size=16' 'vit.depth=4'
     .venv/bin/python benchmarks/audio_attribute_transfer.py --quick   # smoke test, seconds
 """
 
@@ -64,14 +66,33 @@ AVERAGE_FROM = 0.4
 
 
 def parse_overrides(text: str) -> dict[str, Any]:
-    """``"n_mels=64,n_fft=512"`` -> ``{"n_mels": 64, "n_fft": 512}`` (integer values)."""
+    """``"n_mels=64,vit.stem=conv"`` -> ``{"n_mels": 64, "vit": {"stem": "conv"}}``.
+
+    Values are integers or words; a ``vit.`` key sets a field of the audio ViT.
+    """
     overrides: dict[str, Any] = {}
     for item in filter(None, text.split(",")):
-        key, sep, value = item.partition("=")
-        if not sep or not value.strip().isdigit():
-            raise ValueError(f"variant item {item!r}: expected KEY=INTEGER, e.g. n_mels=64")
-        overrides[key.strip()] = int(value)
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not key or not (value.isdigit() or value.isidentifier()):
+            raise ValueError(f"variant item {item!r}: expected KEY=INTEGER or KEY=WORD, e.g. n_mels=64 or vit.stem=conv")
+        parsed: Any = int(value) if value.isdigit() else value
+        section, dot, field = key.partition(".")
+        if not dot:
+            overrides[key] = parsed
+        elif section == "vit" and field:
+            overrides.setdefault("vit", {})[field] = parsed
+        else:
+            raise ValueError(f"variant item {item!r}: only vit.FIELD keys may be dotted")
     return overrides
+
+
+def variant_config(overrides: dict[str, Any]) -> AudioConfig:
+    """The ``cpu`` preset with ``overrides``; ViT fields not overridden keep the preset's values."""
+    vit = overrides.get("vit")
+    if vit is None:
+        return AudioConfig(preset="cpu", **overrides)
+    preset_vit = AudioConfig(preset="cpu").vit.model_dump()
+    return AudioConfig(preset="cpu", **{**overrides, "vit": {**preset_vit, **vit}})
 
 
 def clips(
@@ -155,8 +176,8 @@ def main() -> int:
     add_common_args(parser, default_threads=2, default_repeats=1)
     parser.add_argument(
         "--variants", nargs="*", default=None,
-        help="audio config overrides per variant, KEY=INTEGER,... (the reference is the preset as is; "
-        "default: n_mels=64)",
+        help="audio config overrides per variant, KEY=VALUE,... with integer or word values, vit.FIELD "
+        "for the ViT (the reference is the preset as is; default: n_mels=64 and vit.stem=conv)",
     )
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=700)
@@ -170,10 +191,10 @@ def main() -> int:
     if args.quick:
         args.seeds, args.steps, args.batch, args.evaluations, args.test = 1, 4, 4, 2, 12
     if args.variants is None:
-        args.variants = ["n_mels=64"]
+        args.variants = ["n_mels=64", "vit.stem=conv"]
     try:
         variants = {REFERENCE: {}, **{v: parse_overrides(v) for v in args.variants}}
-        configs = {name: AudioConfig(preset="cpu", **o) for name, o in variants.items()}
+        configs = {name: variant_config(o) for name, o in variants.items()}
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         parser.error(f"--variants: {exc}")
     threads = set_threads(args.threads)

@@ -37,3 +37,20 @@ def test_kernel_benchmark_runs_torch_compile(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert any("torch.compile" in line and "│" in line for line in result.stdout.splitlines())
+
+
+def test_audio_attribute_transfer_reads_variants():
+    """``--variants`` items set audio fields and ViT fields; malformed items are refused by name."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import audio_attribute_transfer as bench
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    overrides = bench.parse_overrides("n_mels=64,vit.stem=conv")
+    assert overrides == {"n_mels": 64, "vit": {"stem": "conv"}}
+    config = bench.variant_config(overrides)
+    assert (config.n_mels, config.vit.stem) == (64, "conv")
+    assert config.vit.width == bench.variant_config({}).vit.width  # the preset's other ViT fields stay
+    for bad in ("n_mels", "window.size=3", "n_mels=6.4"):
+        with pytest.raises(ValueError, match="variant item"):
+            bench.parse_overrides(bad)

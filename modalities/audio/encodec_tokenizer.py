@@ -45,23 +45,14 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torchaudio
 from encodec.model import EncodecModel
 from encodec.modules import SEANetDecoder, SEANetEncoder
 from encodec.quantization import ResidualVectorQuantizer
 from encodec.quantization.core_vq import EuclideanCodebook
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from uio.modalities.audio.features import LOG_FLOOR, MelSettings, reconstruction_figures
+from uio.modalities.audio.encodec_fit import fit_device, octaves_above_8k, train_encodec
+from uio.modalities.audio.features import MelSettings, reconstruction_figures
 from uio.plugins.blocks import tokenizer_state
 from uio.plugins.blocks.weights import load_state_file, resolve_weights, state_mismatch
 
@@ -82,16 +73,6 @@ ARCH_FIELDS = (
     "num_codebooks", "quantizer_layers", "codebook_size", "ratios", "n_filters", "dimension",
     "n_residual_layers", "lstm", "causal", "norm",
 )
-#: Adam betas of EnCodec's training (arXiv 2210.13438, experiments section).
-ADAM_BETAS = (0.5, 0.9)
-#: Loss weights: EnCodec's lambda_t = 0.1 (waveform L1) and lambda_f = 1 (multi-scale mel),
-#: from the same section; the commitment loss enters with weight 1 (encodec's
-#: ``commitment_weight``). A weight of 1.0 on the waveform measured the same here.
-TIME_WEIGHT = 0.1
-#: Mel-loss windows: EnCodec uses 2^5 .. 2^11 samples at 24 kHz (sec. 3.4); at 8 kHz
-#: 2^6 .. 2^10 (8 to 128 ms), shifted by an octave per doubling of the rate. Hop is a
-#: quarter window as in the paper; mel bins are window / 8 (no empty filters at 8 kHz).
-LOSS_WINDOW_EXPONENTS = range(6, 11)
 #: A code is dead when its moving average use falls below this share of an even split of
 #: one step's latent frames over the codebook; it is then restarted from a batch frame.
 DEAD_CODE_SHARE = 0.1
@@ -154,12 +135,8 @@ class EncodecSettings(BaseModel):
 def figure_mel_settings(sample_rate: int) -> MelSettings:
     """The spectrogram the held-out figures are computed on: n_fft 256, hop 128, 32 mels at
     8 kHz (32 ms windows, half overlap), all doubled per octave of sample rate."""
-    n_fft = FIGURE_N_FFT_8K * 2 ** _octaves_above_8k(sample_rate)
+    n_fft = FIGURE_N_FFT_8K * 2 ** octaves_above_8k(sample_rate)
     return MelSettings(sample_rate, n_fft, n_fft // 2, n_fft // 8)
-
-
-def _octaves_above_8k(sample_rate: int) -> int:
-    return max(-2, round(math.log2(sample_rate / 8000)))
 
 
 class RevivingCodebook(EuclideanCodebook):
@@ -425,7 +402,7 @@ class EncodecTokenizer:
         """Train a fresh model on ``[segment_samples]`` waveforms (bare arrays or
         ``{"waveform", "sample_rate"}`` dicts); a tenth (at least one) is held out.
 
-        Loss: waveform L1 (weight 0.1) + multi-scale log-mel L1 (:class:`MultiScaleMelLoss`;
+        Loss: waveform L1 (weight 0.1) + multi-scale log-mel L1 (:class:`~uio.modalities.audio.encodec_fit.MultiScaleMelLoss`;
         the paper's mel term is L1 + L2 on linear mels) + the quantizer's commitment loss,
         no adversary; AdamW on ``fit_steps`` batches of ``fit_batch`` random crops of
         ``fit_crop`` of a segment. Codebooks start from k-means on the first batch and are
@@ -445,7 +422,7 @@ class EncodecTokenizer:
         self._fitted = False  # until training finishes
         self._fingerprint = None
         started = time.perf_counter()
-        device = _fit_device(self.settings.fit_device)
+        device = fit_device(self.settings.fit_device)
         with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
             torch.manual_seed(FIT_SEED)
             generator = torch.Generator().manual_seed(FIT_SEED)
@@ -454,7 +431,7 @@ class EncodecTokenizer:
             train, held = clips[order[held_count:]], clips[order[:held_count]]
             self.model.to(device)
             initial = self._heldout_figures(held)
-            self._train(train, generator, device)
+            train_encodec(self.model, train, self.settings, self.sample_rate, self.crop_samples, generator, device)
             figures = self._heldout_figures(held)
         self.model.cpu().eval()
         self._fitted = True
@@ -470,29 +447,6 @@ class EncodecTokenizer:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / FIGURES_FILE).write_text(json.dumps(figures, indent=2) + "\n")
         return figures
-
-    def _train(self, train: torch.Tensor, generator: torch.Generator, device: torch.device) -> None:
-        s, model = self.settings, self.model
-        mel_loss = MultiScaleMelLoss(_loss_mel_settings(self.sample_rate, self.crop_samples)).to(device)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, betas=ADAM_BETAS)
-        model.train()
-        report_every = max(1, s.fit_steps // 100)
-        with _progress() as progress:
-            task = progress.add_task("", total=s.fit_steps)
-            for step in range(s.fit_steps):
-                batch = _random_crops(train, s.fit_batch, self.crop_samples, generator).to(device)
-                emb = model.encoder(batch)
-                quantized = model.quantizer(emb, model.frame_rate, model.bandwidth)
-                out = model.decoder(quantized.quantized)[..., : batch.shape[-1]]
-                mel = mel_loss(out, batch)
-                loss = TIME_WEIGHT * (out - batch).abs().mean() + mel + quantized.penalty
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if step % report_every == 0 or step == s.fit_steps - 1:
-                    progress.update(task, description=f"loss {loss.item():.3f}  log-mel L1 {mel.item():.3f}")
-                progress.advance(task)
-        model.eval()
 
     def _heldout_figures(self, held: torch.Tensor) -> dict[str, float]:
         codes, recon = [], []
@@ -513,71 +467,3 @@ def _encode_codes(model: EncodecModel, waveforms: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         frames = model.encode(waveforms.to(device).unsqueeze(1))
     return frames[0][0]
-
-
-def _random_crops(clips: torch.Tensor, count: int, length: int, generator: torch.Generator) -> torch.Tensor:
-    """``[count, 1, length]`` crops of random clips at random offsets."""
-    picks = torch.randint(clips.shape[0], (count,), generator=generator)
-    offsets = torch.randint(clips.shape[1] - length + 1, (count,), generator=generator)
-    return torch.stack([clips[i, o : o + length] for i, o in zip(picks.tolist(), offsets.tolist(), strict=True)]).unsqueeze(1)
-
-
-class MultiScaleMelLoss(torch.nn.Module):
-    """Mean over scales of the L1 distance between ``log(mel power + LOG_FLOOR)`` spectrograms.
-
-    The floor is added, as in audiocraft's ``MelSpectrogramWrapper``, not clamped as in
-    :func:`~uio.modalities.audio.features.log_mel`: below a clamp the gradient is zero, and
-    a decoder that has gone quiet in a bin never learns to fill it again (on pure tones,
-    where most bins of the reference sit at the floor, training then stalls near silence).
-    """
-
-    def __init__(self, scales: Sequence[MelSettings]) -> None:
-        super().__init__()
-        self.mels = torch.nn.ModuleList(
-            torchaudio.transforms.MelSpectrogram(
-                sample_rate=m.sample_rate, n_fft=m.n_fft, hop_length=m.hop_length, n_mels=m.n_mels, power=2.0
-            )
-            for m in scales
-        )
-
-    def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        """The loss of ``estimate`` against ``reference`` (waveforms of the same shape)."""
-        return torch.stack([
-            (torch.log(mel(estimate) + LOG_FLOOR) - torch.log(mel(reference) + LOG_FLOOR)).abs().mean()
-            for mel in self.mels
-        ]).mean()
-
-
-def _loss_mel_settings(sample_rate: int, crop_samples: int) -> list[MelSettings]:
-    """The multi-scale mel spectrograms of the training loss (see ``LOSS_WINDOW_EXPONENTS``)."""
-    shift = _octaves_above_8k(sample_rate)
-    windows = [2 ** (i + shift) for i in LOSS_WINDOW_EXPONENTS]
-    # torch.stft reflect-pads half a window each side, which needs a longer crop.
-    kept = [w for w in windows if w // 2 < crop_samples]
-    if not kept:
-        raise ValueError(
-            f"EnCodec training crops of {crop_samples} samples are too short for the mel loss "
-            f"(windows from {windows[0]}); raise audio.encodec.fit_crop or the segment length"
-        )
-    return [MelSettings(sample_rate, w, w // 4, max(4, w // 8)) for w in kept]
-
-
-def _fit_device(choice: str) -> torch.device:
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("audio.encodec.fit_device is 'cuda' but no CUDA device is available")
-    return torch.device(choice)
-
-
-def _progress() -> Progress:
-    # On stderr so stdout stays clean for piped output (as the image tokenizer's fit).
-    return Progress(
-        TextColumn("audio tokenizer (EnCodec)"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )

@@ -33,7 +33,7 @@ from PIL import Image
 
 from uio.modalities.scenes.classifier_model import CLASSES, Pair, SceneClassifier, image_tensor
 from uio.modalities.scenes.classifier_train import FORMAT, fit_classifier
-from uio.plugins.blocks.weights import load_tagged_safetensors
+from uio.plugins.blocks.weights import load_frozen_module
 
 DEFAULT_WEIGHTS = "scene_classifier.safetensors"
 
@@ -70,14 +70,10 @@ def load_classifier(path_or_default: str | Path | None = None) -> SceneClassifie
 
 @functools.lru_cache(maxsize=8)
 def _load(path: str) -> SceneClassifier:
-    state, metadata = load_tagged_safetensors(
-        path, FORMAT, "scene classifier", f"python -m uio.modalities.scenes.classifier --size 32 --out {path}"
+    return load_frozen_module(
+        path, FORMAT, "scene classifier", f"python -m uio.modalities.scenes.classifier --size 32 --out {path}",
+        lambda metadata: SceneClassifier(int(metadata["size"]), int(metadata["width"])),
     )
-    model = SceneClassifier(int(metadata["size"]), int(metadata["width"]))
-    model.load_state_dict(state)
-    model.eval()
-    model.requires_grad_(False)
-    return model
 
 
 @torch.no_grad()

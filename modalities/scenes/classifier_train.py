@@ -9,14 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from uio.modalities.scenes.augment import degrade
 from uio.modalities.scenes.classifier_model import (
@@ -27,6 +19,7 @@ from uio.modalities.scenes.classifier_model import (
 )
 from uio.modalities.scenes.render import render_scene
 from uio.modalities.scenes.world import COLORS, NUM_CELLS, SHAPES, SIZES, SceneObject
+from uio.plugins.blocks.progress import progress_bar
 from uio.plugins.blocks.weights import save_tagged_safetensors
 
 #: ``format`` entry of the weight file's metadata.
@@ -98,15 +91,8 @@ def fit_classifier(
     rng = random.Random(f"scene-classifier-train-{seed}")
     gen = torch.Generator().manual_seed(seed)
     recent: list[float] = []
-    columns = (
-        TextColumn("[bold]scene classifier[/] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.3f}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, disable=not progress) as bar:
+    status = "loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.3f}"
+    with progress_bar("[bold]scene classifier[/] {task.description}", status, disable=not progress) as bar:
         task = bar.add_task(f"{size}px", total=steps, loss=float("nan"), acc=float("nan"))
         for _ in range(steps):
             model.train()

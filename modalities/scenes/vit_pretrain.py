@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from safetensors.torch import save_file
 from torch import nn
 from torch.nn import functional as F
@@ -43,6 +42,7 @@ from uio.modalities.scenes.config import SceneOptions
 from uio.modalities.scenes.holdout import holdout_pairs, train_pairs
 from uio.modalities.scenes.render import render_scene
 from uio.modalities.scenes.world import COLORS, NUM_CELLS, SHAPES, SIZES, SceneObject
+from uio.plugins.blocks.progress import progress_bar
 
 #: ``format`` entry of the weight file's metadata.
 FORMAT = "uio.scenes.vit/1"
@@ -161,9 +161,7 @@ def pretrain_vit(
     reader = ShapeReader(config)
     optimizer = torch.optim.AdamW(reader.parameters(), lr=lr)
     test = shape_questions(test_examples, objects, seed=-1 - seed, size=config.input_size)
-    columns = (TextColumn("pretraining ViT"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn())
-    with Progress(*columns, disable=not progress) as bar:
+    with progress_bar("pretraining ViT", "loss {task.fields[loss]:.3f}", disable=not progress) as bar:
         task = bar.add_task("vit", total=steps, loss=float("nan"))
         for step in range(steps):
             pixels, colours, shapes = shape_questions(

@@ -31,7 +31,7 @@ import torch
 from uio.modalities.sounds.classifier_model import SoundClassifier, read_sound, spectrograms
 from uio.modalities.sounds.classifier_train import FORMAT, fit_classifier
 from uio.modalities.sounds.fields import waveform_of
-from uio.plugins.blocks.weights import load_tagged_safetensors
+from uio.plugins.blocks.weights import load_frozen_module
 
 DEFAULT_WEIGHTS = "sound_classifier.safetensors"
 
@@ -68,14 +68,10 @@ def load_classifier(path_or_default: str | Path | None = None) -> SoundClassifie
 
 @functools.lru_cache(maxsize=8)
 def _load(path: str) -> SoundClassifier:
-    state, metadata = load_tagged_safetensors(
-        path, FORMAT, "sound classifier", f"python -m uio.modalities.sounds.classifier --out {path}"
+    return load_frozen_module(
+        path, FORMAT, "sound classifier", f"python -m uio.modalities.sounds.classifier --out {path}",
+        lambda metadata: SoundClassifier(int(metadata["width"])),
     )
-    model = SoundClassifier(int(metadata["width"]))
-    model.load_state_dict(state)
-    model.eval()
-    model.requires_grad_(False)
-    return model
 
 
 @torch.no_grad()

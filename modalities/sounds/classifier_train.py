@@ -11,13 +11,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from uio.modalities.audio.features import log_mel
 from uio.modalities.sounds.classifier_model import (
@@ -33,6 +26,7 @@ from uio.modalities.sounds.dataset import draw_sound
 from uio.modalities.sounds.degrade import degrade_mels, degrade_waves, griffin_lim_roundtrip
 from uio.modalities.sounds.synth import synthesize
 from uio.modalities.sounds.world import KINDS, PITCHES, VALUES, Sound, applicable
+from uio.plugins.blocks.progress import progress_bar
 from uio.plugins.blocks.weights import save_tagged_safetensors
 
 #: ``format`` entry of the weight file's metadata.
@@ -158,14 +152,8 @@ def fit_classifier(
     eval_mels = log_mel(eval_waves, MEL)
     every = max(1, steps // 10)
     recent: list[float] = []
-    columns = (
-        TextColumn("[bold]sound classifier[/]"),
-        BarColumn(bar_width=20),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.3f}  held-out all {task.fields[acc]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, disable=not progress) as bar:
+    status = "loss {task.fields[loss]:.3f}  held-out all {task.fields[acc]}"
+    with progress_bar("[bold]sound classifier[/]", status, disable=not progress) as bar:
         task = bar.add_task("", total=steps, loss=float("nan"), acc="-    ")
         for step in range(steps):
             model.train()

@@ -15,16 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
+from uio.plugins.blocks.progress import progress_bar
 from uio.plugins.blocks.vqgan import VQGAN, PatchDiscriminator, VQGANLoss
 
 #: Seed of the split, the batches and the discriminator's initialisation: the
@@ -118,20 +110,6 @@ def split_heldout(
     order = torch.randperm(count, generator=generator)
     held = max(1, round(HELDOUT_SHARE * count))
     return order[held:], order[:held]
-
-
-def progress_bar(label: str) -> Progress:
-    """A rich progress bar on stderr (stdout stays clean for piped output); without a
-    terminal rich skips the live redraws and prints the final state once."""
-    return Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
 
 
 @torch.no_grad()

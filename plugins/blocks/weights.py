@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.resources
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,27 @@ def load_tagged_safetensors(
             f"{metadata.get('format')!r}, expected {expected_format!r})"
         )
     return load_file(str(path)), metadata
+
+
+def load_frozen_module(
+    path: str | Path,
+    expected_format: str,
+    what: str,
+    remake: str,
+    build: Callable[[dict[str, str]], torch.nn.Module],
+) -> torch.nn.Module:
+    """A module read from a tagged ``.safetensors`` file, in eval mode with gradients off.
+
+    ``build`` makes the empty module from the file's metadata (its sizes); the
+    tensors must then fit it exactly. The other arguments are those of
+    :func:`load_tagged_safetensors`, whose errors this raises.
+    """
+    state, metadata = load_tagged_safetensors(path, expected_format, what, remake)
+    module = build(metadata)
+    module.load_state_dict(state)
+    module.eval()
+    module.requires_grad_(False)
+    return module
 
 
 def load_saved_state(target: Any, spec: str | Path, field: str) -> None:
