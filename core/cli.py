@@ -169,6 +169,8 @@ def _decode_options(loaded, args: argparse.Namespace):
                  if (v := getattr(args, k, None)) is not None}
     if getattr(args, "no_cache", False):
         overrides["use_cache"] = False
+    if "guidance_scale" in overrides:  # one weight for every modality, as the flag says
+        overrides["guidance_scales"] = {}
     return DecodeOptions.from_config(loaded.run.config.generate, **overrides)
 
 
@@ -221,7 +223,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _print_ablation(ablation: dict[str, Any]) -> None:
-    table = Table(title=f"classifier-free guidance: scale {ablation['guidance_scale']:g} against 0")
+    scales = ", ".join(f"{m} {a:g}" for m, a in ablation["guidance_scales"].items())
+    table = Table(title=f"classifier-free guidance ({scales}) against none")
     for col in ("task", "n", "metric", "guided", "unguided"):
         table.add_column(col, justify="left" if col in ("task", "metric") else "right")
     for task, t in ablation["tasks"].items():
@@ -351,7 +354,7 @@ def _add_decoding(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-p", type=float)
     p.add_argument("--temperature", type=float)
     p.add_argument("--no-cache", action="store_true", help="decode without the KV cache")
-    p.add_argument("--guidance-scale", type=float, help="classifier-free guidance weight (0: off)")
+    p.add_argument("--guidance-scale", type=float, help="classifier-free guidance weight for every guided modality (0: off); replaces generate.guidance_scales")
 
 
 def build_parser() -> argparse.ArgumentParser:

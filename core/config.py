@@ -250,6 +250,13 @@ class GenerateConfig(_Section):
             "(1 + a) * logp(x | prompt) - a * logp(x | empty); 0 turns it off."
         ),
     )
+    guidance_scales: dict[str, Annotated[float, Field(ge=0.0)]] = Field(
+        default_factory=dict,
+        description=(
+            "Guidance weight per target modality, e.g. {audio: 0.0}; a modality not named "
+            "here gets guidance_scale."
+        ),
+    )
 
 
 class RunConfig(_Section):
@@ -400,6 +407,22 @@ def _check_plugins(
                     )
                 )
                 ok = False
+
+    generate = data.get("generate")
+    scales = generate.get("guidance_scales") if isinstance(generate, dict) else None
+    for name in scales if isinstance(scales, dict) and isinstance(modalities, dict) else ():
+        if name not in modalities:
+            path = ("generate", "guidance_scales", name)
+            issues.append(
+                ConfigIssue(
+                    source_of(path),
+                    _key(path),
+                    name,
+                    f"a modality in `modalities` ({', '.join(modalities)})",
+                    f"guidance weight for {name!r}, which the run does not configure",
+                )
+            )
+            ok = False
 
     objectives = data.get("objectives")
     weights = objectives.get("weights") if isinstance(objectives, dict) else None

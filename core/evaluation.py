@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from uio.core.generation import DecodeOptions
@@ -112,14 +111,15 @@ def guidance_ablation(
 ) -> dict[str, Any]:
     """Metrics of the guided tasks again without guidance (scale 0), beside the guided ones.
 
-    Only tasks whose target modality asks for classifier-free guidance are re-run;
-    ``{}`` when guidance is off or no task is guided.
+    Only tasks whose target modality asks for classifier-free guidance and has a
+    weight above 0 (``options.scale_for``) are re-run; ``{}`` when no task is guided.
+    ``guidance_scales`` gives the weight each re-run modality was guided with.
     """
     pipeline = loaded.run.pipeline()
-    guided = [r for r in results if pipeline.guided(r["modality"])]
-    if options.guidance_scale <= 0 or not guided:
+    guided = [r for r in results if pipeline.guided(r["modality"]) and options.scale_for(r["modality"]) > 0]
+    if not guided:
         return {}
-    unguided_options = replace(options, guidance_scale=0.0)
+    unguided_options = options.unguided()
     rerun: list[dict[str, Any]] = []
     for start in range(0, len(guided), batch_size):
         chunk = guided[start : start + batch_size]
@@ -130,6 +130,7 @@ def guidance_ablation(
     without = summarise(rerun, loaded)["tasks"]
     return {
         "guidance_scale": options.guidance_scale,
+        "guidance_scales": {m: options.scale_for(m) for m in sorted({r["modality"] for r in guided})},
         "tasks": {
             task: {"guided": with_guidance[task]["metrics"], "unguided": without[task]["metrics"], "n": t["n"]}
             for task, t in without.items()

@@ -14,7 +14,8 @@ target modality's allowed ids.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -36,11 +37,21 @@ class DecodeOptions:
     use_cache: bool = True
     seed: int = 0
     guidance_scale: float = 0.0
+    guidance_scales: Mapping[str, float] = field(default_factory=dict)
+    """Per target modality, overriding ``guidance_scale``."""
 
     @classmethod
     def from_config(cls, cfg, **overrides) -> DecodeOptions:
         fields = {k: getattr(cfg, k) for k in cls.__dataclass_fields__ if hasattr(cfg, k)}
         return cls(**{**fields, **overrides})
+
+    def scale_for(self, modality: str) -> float:
+        """The guidance weight of rows whose target is ``modality``."""
+        return self.guidance_scales.get(modality, self.guidance_scale)
+
+    def unguided(self) -> DecodeOptions:
+        """The same options with guidance off for every modality."""
+        return replace(self, guidance_scale=0.0, guidance_scales={})
 
 
 def allowed_ids_mask(vocab: Vocabulary, modalities: list[str], device: torch.device) -> torch.Tensor:
@@ -175,14 +186,16 @@ def generate(
     """
     if not examples:
         return []
-    guided = [i for i, u in enumerate(unconditional or []) if u is not None]
-    if guided and options.guidance_scale > 0 and options.strategy == "beam":
+    guided = [
+        i for i, u in enumerate(unconditional or [])
+        if u is not None and options.scale_for(target_modalities[i]) > 0
+    ]
+    if guided and options.strategy == "beam":
         raise ValueError(
-            "classifier-free guidance (generate.guidance_scale > 0) works with generate.strategy "
-            "greedy or sample, not beam"
+            "classifier-free guidance (generate.guidance_scale or guidance_scales > 0) works with "
+            "generate.strategy greedy or sample, not beam"
         )
-    if options.guidance_scale <= 0:
-        guided = []
+    scales = [options.scale_for(target_modalities[i]) for i in guided]
     was_training = model.training
     model.eval()
     try:
@@ -193,14 +206,17 @@ def generate(
         starts = torch.tensor([ex.start_id for ex in examples], device=dec.device)
         if options.strategy == "beam":
             return _beam_search(dec, starts, masks, options)
-        return _sample(dec, starts, masks, options, guided)
+        return _sample(dec, starts, masks, options, guided, scales)
     finally:
         model.train(was_training)
 
 
-def _guide(logits: torch.Tensor, blocked: torch.Tensor, index: torch.Tensor, scale: float) -> torch.Tensor:
+def _guide(
+    logits: torch.Tensor, blocked: torch.Tensor, index: torch.Tensor, scale: float | torch.Tensor
+) -> torch.Tensor:
     """Masked logits of the first ``B`` rows, the rows in ``index`` mixed with their
-    empty-prompt twins (the last ``len(index)`` rows of ``logits``)."""
+    empty-prompt twins (the last ``len(index)`` rows of ``logits``) with weight ``scale``
+    (one number, or ``[len(index), 1]``: one per guided row)."""
     b = blocked.shape[0]
     cond = logits[:b].masked_fill(blocked, float("-inf"))
     if index.numel() == 0:
@@ -213,17 +229,23 @@ def _guide(logits: torch.Tensor, blocked: torch.Tensor, index: torch.Tensor, sca
 
 
 def _sample(
-    dec: Decoder, starts: torch.Tensor, masks: StepMasks, options: DecodeOptions, guided: list[int]
+    dec: Decoder,
+    starts: torch.Tensor,
+    masks: StepMasks,
+    options: DecodeOptions,
+    guided: list[int],
+    scales: list[float],
 ) -> list[list[int]]:
     b = starts.shape[0]
     tokens = starts[:, None]
     twin_rows = torch.tensor(guided, dtype=torch.long, device=dec.device)
+    row_scales = torch.tensor(scales, dtype=torch.float32, device=dec.device).unsqueeze(-1)
     cache = [{} for _ in dec.model.decoder_layers] if options.use_cache else None
     done = torch.zeros(b, dtype=torch.bool, device=dec.device)
     generator = torch.Generator(device=dec.device).manual_seed(options.seed)
     for step in range(masks.steps):
         every_row = torch.cat([tokens, tokens[twin_rows]]) if guided else tokens
-        logits = _guide(dec.step_logits(every_row, cache), masks.blocked(step), twin_rows, options.guidance_scale)
+        logits = _guide(dec.step_logits(every_row, cache), masks.blocked(step), twin_rows, row_scales)
         if options.strategy == "greedy":
             nxt = logits.argmax(-1)
         else:

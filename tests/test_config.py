@@ -528,3 +528,15 @@ def test_time_schedule_without_a_time_budget_is_named(tmp_path, registry):
     (issue,) = errors_of(path, registry).errors
     assert issue.key == "train.schedule_over" and issue.file.endswith("e.yaml")
     assert issue.given == "steps_or_time" and "needs train.max_time_minutes" in issue.message
+
+
+def test_guidance_weights_must_name_configured_modalities(tmp_path, registry):
+    ok = write(tmp_path, "ok.yaml", VALID + "generate: {guidance_scale: 0.5, guidance_scales: {my_modality: 0.0}}\n")
+    assert load_config(ok, registry=registry).run.generate.guidance_scales == {"my_modality": 0.0}
+    bad = write(tmp_path, "e.yaml", VALID + "generate: {guidance_scales: {audio: 0.0}}\n")
+    (issue,) = errors_of(bad, registry).errors
+    assert issue.key == "generate.guidance_scales.audio" and issue.file.endswith("e.yaml")
+    assert "does not configure" in issue.message and "my_modality" in issue.expected
+    negative = write(tmp_path, "n.yaml", VALID + "generate: {guidance_scales: {my_modality: -1}}\n")
+    (issue,) = errors_of(negative, registry).errors
+    assert issue.key.startswith("generate.guidance_scales")

@@ -108,3 +108,35 @@ def test_guidance_changes_what_a_random_model_generates():
     guided = generate(model, exs, ["tokens"] * 2, vocab, INDEX, replace(options, guidance_scale=5.0),
                       unconditional=[_empty(e) for e in exs])
     assert guided != plain
+
+
+def test_a_per_modality_weight_overrides_the_common_one():
+    vocab = tiny_vocab()
+    model = tiny_model(vocab)
+    exs = _examples(vocab)
+    twins = [_empty(e) for e in exs]
+    options = DecodeOptions(max_new_tokens=8)
+    common = generate(model, exs, ["tokens"] * 2, vocab, INDEX, replace(options, guidance_scale=5.0),
+                      unconditional=twins)
+    own = generate(model, exs, ["tokens"] * 2, vocab, INDEX,
+                   replace(options, guidance_scales={"tokens": 5.0}), unconditional=twins)
+    assert own == common
+    plain = generate(model, exs, ["tokens"] * 2, vocab, INDEX, options)
+    off = replace(options, guidance_scale=5.0, guidance_scales={"tokens": 0.0})
+    assert generate(model, exs, ["tokens"] * 2, vocab, INDEX, off, unconditional=twins) == plain
+    assert off.scale_for("tokens") == 0.0 and off.scale_for("other") == 5.0
+    assert off.unguided().scale_for("other") == 0.0
+    # Beam search is refused only when some row is really guided.
+    beam = replace(off, strategy="beam")
+    assert len(generate(model, exs, ["tokens"] * 2, vocab, INDEX, beam, unconditional=twins)) == 2
+
+
+def test_guide_takes_one_weight_per_guided_row():
+    vocab = tiny_vocab()
+    blocked = ~allowed_ids_mask(vocab, ["tokens", "tokens"], torch.device("cpu"))
+    torch.manual_seed(1)
+    logits = torch.randn(4, vocab.size)  # rows 0, 1 conditional; rows 2, 3 their empty twins
+    both = _guide(logits, blocked, torch.tensor([0, 1]), torch.tensor([[1.0], [4.0]]))
+    first = _guide(logits[[0, 1, 2]], blocked, torch.tensor([0]), 1.0)
+    second = _guide(logits[[0, 1, 3]], blocked, torch.tensor([1]), 4.0)
+    assert torch.equal(both[0], first[0]) and torch.equal(both[1], second[1])

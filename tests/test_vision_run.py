@@ -102,12 +102,16 @@ def test_eval_reports_the_guidance_ablation_and_the_classifier_verdict(trained: 
     assert main(["eval", str(checkpoint), "--json", "--no-gallery", "--out", str(trained.parent / "e2")]) == 0
     summary = json.loads(capsys.readouterr().out)
     ablation = summary["guidance_ablation"]
-    assert ablation["guidance_scale"] == 1.5
+    assert ablation["guidance_scale"] == 1.5 and ablation["guidance_scales"] == {"image": 1.5}
     (task, figures), = ablation["tasks"].items()
     assert task == "scene.text_to_image"
     assert {"scene_match", "object_recall"} <= set(figures["guided"]) == set(figures["unguided"])
     t2i = summary["tasks"]["scene.text_to_image"]
     assert {"scene_match", "object_recall", "psnr"} <= set(t2i["metrics"]) and set(t2i["chance"]) == set(t2i["metrics"])
+    # A per-modality weight of 0 turns guidance (and so the ablation) off for that modality.
+    assert main(["eval", str(checkpoint), "--json", "--no-gallery", "--out", str(trained.parent / "e3"),
+                 "generate.guidance_scales.image=0"]) == 0
+    assert "guidance_ablation" not in json.loads(capsys.readouterr().out)
     assert "acc@0.5" in summary["tasks"]["scene.refexp"]["metrics"]
     detect = summary["tasks"]["scene.detect"]
     assert 0.0 <= detect["metrics"]["map@0.5"] <= 1.0 and 0.0 <= detect["chance"]["map@0.5"] <= 1.0
