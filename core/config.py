@@ -253,7 +253,7 @@ class GenerateConfig(_Section):
     guidance_scales: dict[str, Annotated[float, Field(ge=0.0)]] = Field(
         default_factory=dict,
         description=(
-            "Guidance weight per target modality, e.g. {audio: 0.0}; a modality not named "
+            "Guidance weight per target modality, e.g. {NAME: 0.0}; a modality not named "
             "here gets guidance_scale."
         ),
     )
