@@ -354,7 +354,10 @@ def _add_decoding(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-p", type=float)
     p.add_argument("--temperature", type=float)
     p.add_argument("--no-cache", action="store_true", help="decode without the KV cache")
-    p.add_argument("--guidance-scale", type=float, help="classifier-free guidance weight for every guided modality (0: off); replaces generate.guidance_scales")
+    p.add_argument(
+        "--guidance-scale", type=float,
+        help="classifier-free guidance weight for every guided modality (0: off); replaces generate.guidance_scales",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

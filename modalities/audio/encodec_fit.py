@@ -112,11 +112,3 @@ def loss_mel_settings(sample_rate: int, crop_samples: int) -> list[MelSettings]:
             f"(windows from {windows[0]}); raise audio.encodec.fit_crop or the segment length"
         )
     return [MelSettings(sample_rate, w, w // 4, max(4, w // 8)) for w in kept]
-
-
-def fit_device(choice: str) -> torch.device:
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("audio.encodec.fit_device is 'cuda' but no CUDA device is available")
-    return torch.device(choice)

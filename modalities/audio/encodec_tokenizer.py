@@ -51,9 +51,10 @@ from encodec.quantization import ResidualVectorQuantizer
 from encodec.quantization.core_vq import EuclideanCodebook
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from uio.modalities.audio.encodec_fit import fit_device, octaves_above_8k, train_encodec
+from uio.modalities.audio.encodec_fit import octaves_above_8k, train_encodec
 from uio.modalities.audio.features import MelSettings, reconstruction_figures
 from uio.plugins.blocks import tokenizer_state
+from uio.plugins.blocks.vqgan_fit import fit_device, split_heldout
 from uio.plugins.blocks.weights import load_state_file, resolve_weights, state_mismatch
 
 NOT_FITTED = (
@@ -66,7 +67,6 @@ STATE_VERSION = 1
 INIT_SEED = 0
 #: Seed of the held-out split and the training crops.
 FIT_SEED = 0
-HELDOUT_SHARE = 0.1
 FIGURES_FILE = "encodec_fit.json"
 #: The settings the weights' shapes and the id layout depend on.
 ARCH_FIELDS = (
@@ -415,20 +415,19 @@ class EncodecTokenizer:
             ``codebook_usage`` (share of codes used on the held-out clips, averaged over
             codebooks), ``steps`` and ``seconds``.
         """
-        if len(waveforms) < 2:
+        if len(waveforms) < 2:  # checked before the loaded model is replaced, so it survives
             raise ValueError(f"fitting the EnCodec tokenizer needs at least 2 clips (one is held out), got {len(waveforms)}")
         clips = torch.from_numpy(np.stack([self._waveform(v, f"fit value #{i}") for i, v in enumerate(waveforms)]))
         self.model = self._fresh_model()
         self._fitted = False  # until training finishes
         self._fingerprint = None
         started = time.perf_counter()
-        device = fit_device(self.settings.fit_device)
+        device = fit_device(self.settings.fit_device, "audio.encodec.fit_device")
         with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
             torch.manual_seed(FIT_SEED)
             generator = torch.Generator().manual_seed(FIT_SEED)
-            order = torch.randperm(clips.shape[0], generator=generator)
-            held_count = max(1, round(HELDOUT_SHARE * clips.shape[0]))
-            train, held = clips[order[held_count:]], clips[order[:held_count]]
+            train_index, held_index = split_heldout(clips.shape[0], generator, "EnCodec tokenizer", "clips")
+            train, held = clips[train_index], clips[held_index]
             self.model.to(device)
             initial = self._heldout_figures(held)
             train_encodec(self.model, train, self.settings, self.sample_rate, self.crop_samples, generator, device)
